@@ -1,0 +1,1 @@
+"""reminders: a standalone reminder scheduler that delivers to Telegram."""

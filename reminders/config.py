@@ -1,0 +1,266 @@
+"""Settings: defaults < config.toml < REMINDERS_* environment < command-line flags.
+
+`$REMINDERS_HOME` holds both config.toml and the database when set; otherwise they
+live in the platform's config and data folders. Unknown keys are errors, so a typo
+never passes silently. The bot token is never printed in full.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from reminders.errors import ConfigError
+
+APP_NAME = "reminders"
+FORBID = ConfigDict(extra="forbid")
+
+
+def _duration(value: str) -> str:
+    from reminders.errors import ScheduleError
+    from reminders.timeparse import parse_duration
+
+    try:
+        parse_duration(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
+class GeneralSettings(BaseModel):
+    model_config = FORBID
+    timezone: str = Field(
+        "", description="IANA zone for times without one; empty = system zone"
+    )
+    catch_up: Duration = Field(
+        "1h", description="how late a missed recurring slot still fires"
+    )
+
+
+class TelegramSettings(BaseModel):
+    model_config = FORBID
+    bot_token: str = Field("", description="the bot token from @BotFather")
+    token_file: str = Field(
+        "", description="a file holding the token, instead of bot_token"
+    )
+    api_base_url: str = Field(
+        "https://api.telegram.org", description="Bot API server root, without /bot"
+    )
+    parse_mode: Literal["", "HTML", "MarkdownV2"] = Field(
+        "", description="default markup for reminder text; empty = plain text"
+    )
+    link_preview: bool = Field(False, description="show link previews in reminders")
+    connect_timeout: float = Field(5.0, gt=0, description="seconds")
+    read_timeout: float = Field(10.0, gt=0, description="seconds")
+
+
+class DeliverySettings(BaseModel):
+    model_config = FORBID
+    on_ambiguous: Literal["resend", "skip"] = Field(
+        "resend",
+        description="a send cut off mid-flight: resend (at-least-once) or skip",
+    )
+    deadline: Duration = Field("2m", description="how long one run keeps retrying")
+    failure_alert_after: int = Field(
+        3, ge=0, description="alert after N failures; 0 = off"
+    )
+    failure_alert_to: str = Field("", description="chat that receives failure alerts")
+    failure_alert_cooldown: Duration = Field(
+        "1h", description="at most one alert per cooldown"
+    )
+
+
+class DatabaseSettings(BaseModel):
+    model_config = FORBID
+    url: str = Field(
+        "", description="SQLAlchemy URL; empty = SQLite in the data folder"
+    )
+
+
+class DaemonSettings(BaseModel):
+    model_config = FORBID
+    poll_interval: Duration = Field(
+        "1s", description="how often the daemon checks for changes"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="text or json")
+
+
+class Settings(BaseModel):
+    model_config = FORBID
+    general: GeneralSettings = Field(default_factory=GeneralSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+
+    @field_validator("general")
+    @classmethod
+    def _zone(cls, value: GeneralSettings) -> GeneralSettings:
+        if value.timezone:
+            from reminders.errors import ScheduleError
+            from reminders.triggers import validate_tz
+
+            try:
+                validate_tz(value.timezone)
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class Paths(BaseModel):
+    config: Path
+    data_dir: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "reminders.db"
+
+
+def resolve_paths(config_flag: str | None = None) -> Paths:
+    home = os.environ.get("REMINDERS_HOME")
+    if home:
+        base = Path(home).expanduser()
+        config, data_dir = base / "config.toml", base
+    else:
+        import platformdirs
+
+        config = Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME))
+    explicit = config_flag or os.environ.get("REMINDERS_CONFIG")
+    if explicit:
+        config = Path(explicit).expanduser()
+    return Paths(config=config, data_dir=data_dir)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML ({exc}). Fix that line, or run "
+            "`reminders config init --force` to write a fresh file."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path} ({exc.strerror}).") from None
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for section, model in Settings.model_fields.items():
+        keys = model.annotation.model_fields  # type: ignore[union-attr]
+        for key in keys:
+            value = environ.get(f"REMINDERS_{section}_{key}".upper())
+            if value is not None:
+                overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    paths: Paths,
+    flags: dict[str, dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Read the config file, apply the environment and flags, and validate it all."""
+    import pydantic
+
+    data = _read_file(paths.config)
+    data = _merge(
+        data, _env_overrides(dict(os.environ if environ is None else environ))
+    )
+    data = _merge(data, flags or {})
+    try:
+        return Settings.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"Unknown config key {where!r} in {paths.config}. Remove it; "
+                "`reminders config init --print` lists every key."
+            ) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"Config {where}: {message} (in {paths.config}).") from None
+
+
+def system_timezone() -> str:
+    """The machine's IANA zone name, or UTC when it cannot be told."""
+    try:
+        import tzlocal
+
+        name = tzlocal.get_localzone_name()
+    except Exception:  # noqa: BLE001 - an odd /etc/localtime must not stop the CLI
+        name = None
+    return name or "UTC"
+
+
+def default_timezone(settings: Settings) -> str:
+    return settings.general.timezone or system_timezone()
+
+
+def bot_token(settings: Settings) -> str | None:
+    if settings.telegram.bot_token:
+        return settings.telegram.bot_token.strip()
+    if settings.telegram.token_file:
+        path = Path(settings.telegram.token_file).expanduser()
+        try:
+            return path.read_text().strip() or None
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot read telegram.token_file {path} ({exc.strerror}). "
+                "Fix the path or set REMINDERS_TELEGRAM_BOT_TOKEN."
+            ) from None
+    return None
+
+
+def mask(secret: str | None) -> str:
+    if not secret:
+        return "(not set)"
+    return f"{secret[:4]}…{secret[-2:]}" if len(secret) > 10 else "****"
+
+
+def database_url(settings: Settings, paths: Paths) -> str:
+    return settings.database.url or f"sqlite:///{paths.database}"
+
+
+def render_example() -> str:
+    """A config.toml with every key, its default and what it means, all commented out."""
+    lines = [
+        "# reminders configuration. Every key is shown with its default.",
+        "# Environment variables override the file: REMINDERS_<SECTION>_<KEY>,",
+        "# for example REMINDERS_TELEGRAM_BOT_TOKEN.",
+    ]
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        lines += ["", f"[{section}]"]
+        for key, info in model.model_fields.items():  # type: ignore[union-attr]
+            lines.append(f"# {info.description}")
+            lines.append(f"# {key} = {_toml_value(info.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)

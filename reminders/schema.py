@@ -1,0 +1,219 @@
+"""Reminders in OpenClaw's cron job shape.
+
+Field names are OpenClaw's JSON names (camelCase) and every instant is UTC epoch
+milliseconds, so a reminder dumps to exactly the JSON OpenClaw writes. Fields are
+declared in the order OpenClaw writes its keys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from reminders.errors import ValidationError
+
+STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+# OpenClaw-only options we keep on import and export without acting on them.
+LENIENT = ConfigDict(extra="allow", populate_by_name=True)
+
+
+def ms_to_iso(ms: int) -> str:
+    """OpenClaw's `at` form: `new Date(ms).toISOString()`, e.g. 2026-06-01T07:30:00.000Z."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def iso_to_ms(text: str) -> int:
+    """Read an ISO instant with an offset or `Z` as epoch milliseconds."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+class AtSchedule(BaseModel):
+    model_config = STRICT
+    kind: Literal["at"] = "at"
+    at: str
+
+    @field_validator("at")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        try:
+            return ms_to_iso(iso_to_ms(value))
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 instant: {value!r}") from None
+
+    @property
+    def at_ms(self) -> int:
+        return iso_to_ms(self.at)
+
+
+class EverySchedule(BaseModel):
+    model_config = STRICT
+    kind: Literal["every"] = "every"
+    everyMs: int = Field(ge=1)
+    anchorMs: int | None = Field(default=None, ge=0)
+
+
+class CronSchedule(BaseModel):
+    model_config = STRICT
+    kind: Literal["cron"] = "cron"
+    expr: str = Field(min_length=1)
+    tz: str | None = None
+    staggerMs: int | None = Field(default=None, ge=0)
+
+
+Schedule = Annotated[
+    AtSchedule | EverySchedule | CronSchedule, Field(discriminator="kind")
+]
+
+
+class SystemEventPayload(BaseModel):
+    model_config = STRICT
+    kind: Literal["systemEvent"] = "systemEvent"
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the reminder text is empty")
+        return value
+
+
+class AgentTurnPayload(BaseModel):
+    """An OpenClaw agent turn; here its message is delivered as written."""
+
+    model_config = LENIENT
+    kind: Literal["agentTurn"] = "agentTurn"
+    message: str
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the reminder text is empty")
+        return value
+
+
+Payload = Annotated[SystemEventPayload | AgentTurnPayload, Field(discriminator="kind")]
+
+ParseMode = Literal["HTML", "MarkdownV2"]
+
+
+class Delivery(BaseModel):
+    model_config = LENIENT
+    mode: Literal["announce", "none"] = "announce"
+    channel: str | None = "telegram"
+    to: str | None = None
+    threadId: int | str | None = None
+    accountId: str | None = None
+    bestEffort: bool | None = None
+    # Ours: not in OpenClaw's schema.
+    silent: bool | None = None
+    parseMode: ParseMode | None = None
+
+
+class ReminderState(BaseModel):
+    """Runtime state as OpenClaw keeps it; unknown OpenClaw fields are kept."""
+
+    model_config = LENIENT
+    nextRunAtMs: int | None = None
+    runningAtMs: int | None = None
+    lastRunAtMs: int | None = None
+    lastRunStatus: Literal["ok", "error", "skipped"] | None = None
+    lastStatus: Literal["ok", "error", "skipped"] | None = None
+    lastError: str | None = None
+    lastDurationMs: int | None = None
+    consecutiveErrors: int | None = None
+    lastDelivered: bool | None = None
+    lastDeliveryStatus: (
+        Literal["delivered", "not-delivered", "unknown", "not-requested"] | None
+    ) = None
+    lastDeliveryError: str | None = None
+
+
+class Reminder(BaseModel):
+    model_config = STRICT
+    id: str = Field(min_length=1)
+    agentId: str | None = None
+    sessionKey: str | None = None
+    name: str = Field(min_length=1)
+    description: str | None = None
+    enabled: bool = True
+    deleteAfterRun: bool | None = None
+    createdAtMs: int
+    updatedAtMs: int
+    schedule: Schedule
+    sessionTarget: str | None = None
+    wakeMode: str | None = None
+    payload: Payload
+    delivery: Delivery | None = None
+    failureAlert: dict[str, Any] | Literal[False] | None = None
+    # Ours: how late a missed recurring slot may still be caught up.
+    catchUpMs: int | None = Field(default=None, ge=0)
+    state: ReminderState = Field(default_factory=ReminderState)
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.payload, SystemEventPayload):
+            return self.payload.text
+        return self.payload.message
+
+    @property
+    def is_one_shot(self) -> bool:
+        return isinstance(self.schedule, AtSchedule)
+
+    @property
+    def delivers(self) -> bool:
+        return self.delivery is None or self.delivery.mode == "announce"
+
+    def to_json(self) -> dict[str, Any]:
+        """The OpenClaw JSON object, without empty keys."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def parse_reminder(data: dict[str, Any]) -> Reminder:
+    """Build a reminder from OpenClaw-shaped JSON, or raise our ValidationError."""
+    import pydantic
+
+    try:
+        return Reminder.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: Any) -> str:
+    """One line from a pydantic error: the first problem, with its field path."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "value"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+class Run(BaseModel):
+    """One fire of a reminder, as kept in the run history."""
+
+    model_config = STRICT
+    id: int
+    reminderId: str
+    reminderName: str | None = None
+    scheduledForMs: int
+    startedAtMs: int | None = None
+    finishedAtMs: int | None = None
+    status: Literal["sending", "sent", "failed", "missed", "skipped"]
+    trigger: Literal["schedule", "catch-up", "manual", "late"] = "schedule"
+    messageIds: list[int] = Field(default_factory=list)
+    errorClass: str | None = None
+    errorText: str | None = None
+    attempts: int = 0
+    note: str | None = None
+
+    @property
+    def lateness_ms(self) -> int | None:
+        if self.startedAtMs is None:
+            return None
+        return self.startedAtMs - self.scheduledForMs

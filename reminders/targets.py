@@ -1,0 +1,84 @@
+"""Telegram targets in every form OpenClaw writes them, parsed to chat and thread.
+
+Accepted: `123456789`, `-1001234567890`, `@channel`, a bare username, `t.me/name`
+links, `-100...:topic:42`, `-100...:42`, the legacy `telegram:group:<id>`, any of
+them behind repeated `telegram:`/`tg:` prefixes, and a separate `threadId`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from reminders.errors import ValidationError
+
+_PREFIX = re.compile(r"^(?:telegram|tg):", re.IGNORECASE)
+_CHAT_ID = re.compile(r"^-?\d+$")
+_USERNAME = re.compile(r"^@?([A-Za-z][A-Za-z0-9_]{4,})$")
+_LINK = re.compile(r"^(?:https?://)?t\.me/([A-Za-z][A-Za-z0-9_]{4,})/?$", re.IGNORECASE)
+_TOPIC = re.compile(r"^(-?\d+):(?:topic:)?(\d+)$")
+GENERAL_TOPIC = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a message goes: a chat id (int) or `@username`, and a forum topic."""
+
+    chat_id: int | str
+    thread_id: int | None = None
+
+    @property
+    def is_group(self) -> bool:
+        """Negative ids and public usernames are groups or channels."""
+        return isinstance(self.chat_id, str) or self.chat_id < 0
+
+    def __str__(self) -> str:
+        if self.thread_id is None:
+            return str(self.chat_id)
+        return f"{self.chat_id}:topic:{self.thread_id}"
+
+
+def parse_target(to: str | int | None, thread_id: str | int | None = None) -> Target:
+    """Parse a `to` string (and an optional threadId) into a Target, or explain why not."""
+    raw = str(to if to is not None else "").strip()
+    text = raw
+    while _PREFIX.match(text):
+        text = _PREFIX.sub("", text, count=1)
+    if text.lower().startswith("group:"):
+        text = text[len("group:") :]
+    if not text:
+        raise ValidationError(
+            "No Telegram chat given. Pass --to CHAT_ID (for example --to 123456789 "
+            "or --to @channel)."
+        )
+    topic: int | None = None
+    chat: int | str
+    if match := _TOPIC.match(text):
+        chat, topic = int(match.group(1)), int(match.group(2))
+    elif _CHAT_ID.match(text):
+        chat = int(text)
+    elif match := (_LINK.match(text) or _USERNAME.match(text)):
+        chat = "@" + match.group(1)
+    else:
+        raise ValidationError(
+            f"{raw!r} is not a Telegram chat. Use a numeric chat id (123456789, "
+            "-1001234567890), @username, or -100...:topic:42 for a forum topic."
+        )
+    if thread_id is not None and str(thread_id).strip() != "":
+        try:
+            explicit = int(str(thread_id).strip())
+        except ValueError:
+            explicit = 0
+        if explicit <= 0:
+            raise ValidationError(
+                f"Thread id {thread_id!r} is not a positive whole number. "
+                "Pass --thread-id with a forum topic number such as 42."
+            )
+        topic = topic if topic is not None else explicit
+    if topic is not None and topic <= 0:
+        raise ValidationError(f"Topic {topic} in {raw!r} must be a positive number.")
+    target = Target(chat, topic)
+    if topic == GENERAL_TOPIC and target.is_group:
+        # Telegram rejects message_thread_id=1: the General topic is the chat itself.
+        target = Target(chat, None)
+    return target

@@ -1,0 +1,137 @@
+"""First-time set-up and schema upgrades, serialised across processes by a file lock.
+
+The fast path (schema already at head) reads one row and imports nothing heavy;
+Alembic is loaded only when an upgrade is due.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reminders.errors import StoreError
+from reminders.store import HEAD_REVISION, Store, translate_db_errors
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: inside the installed package, or beside it in a checkout."""
+    packaged = resources.files("reminders") / "migrations"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(store: Store) -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", store.url)
+    return config
+
+
+def known_revisions(store: Store) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(store))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def open_store(url: str) -> Store:
+    """Open the database, creating or upgrading it first when its schema is behind."""
+    store = Store(url)
+    if store.path is not None:
+        try:
+            store.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the data folder {store.path.parent} ({exc.strerror}). "
+                "Set REMINDERS_HOME to a writable folder."
+            ) from None
+    if store.schema_revision() == HEAD_REVISION:
+        return store
+    upgrade(store)
+    return store
+
+
+def upgrade(store: Store) -> str | None:
+    """Bring the schema to head; returns the backup path when one was written."""
+    from filelock import FileLock
+
+    lock_path = f"{store.path}.init.lock" if store.path else None
+    with FileLock(lock_path) if lock_path else _nullcontext():
+        current = store.schema_revision()
+        if current == HEAD_REVISION:
+            return None
+        if current is not None and current not in known_revisions(store):
+            raise StoreError(
+                f"The database {store.label} was written by a newer version of "
+                f"reminders (schema {current}). Upgrade reminders, or restore a backup."
+            )
+        if store.path is not None:
+            _enable_wal(store.path)
+        backup = None
+        if current is not None and store.path is not None:
+            backup = store.path.with_name(
+                f"{store.path.name}.before-{HEAD_REVISION}.bak"
+            )
+            write_backup(store, backup)
+        _run_upgrade(store)
+        return str(backup) if backup else None
+
+
+def _run_upgrade(store: Store) -> None:
+    from alembic import command
+
+    config = alembic_config(store)
+    with translate_db_errors(store.label), store.engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+def _enable_wal(path: Path) -> None:
+    try:
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"The database {path} is damaged or not a reminders database ({exc}). "
+            "Restore a backup or move the file away to start afresh."
+        ) from None
+
+
+def write_backup(store: Store, dest: Path) -> Path:
+    """A consistent copy of the live database, safe while others read and write."""
+    if store.path is None:
+        raise StoreError(
+            "Backups are made of SQLite files only; use your server's tools."
+        )
+    if dest.exists():
+        dest.unlink()
+    with translate_db_errors(store.label):
+        raw = store.engine.raw_connection()  # VACUUM cannot run inside BEGIN
+        try:
+            raw.driver_connection.execute("VACUUM INTO ?", (str(dest),))  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            raise StoreError(f"Backup to {dest} failed: {exc}") from None
+        finally:
+            raw.close()
+    return dest
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None

@@ -1,0 +1,93 @@
+"""The database schema as SQLAlchemy tables; Alembic migrations are generated from it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# APScheduler's job store lives in the same file but is a cache the daemon rebuilds:
+# migrations never touch it.
+APSCHEDULER_TABLE = "apscheduler_jobs"
+
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", String(191), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("enabled", Boolean, nullable=False),
+    Column("delete_after_run", Boolean),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("schedule", JSON, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("delivery", JSON),
+    Column("state", JSON, nullable=False),
+    # OpenClaw fields kept but inert (agentId, sessionTarget, ...) and our own options.
+    Column("options", JSON, nullable=False),
+    Column("next_run_at_ms", BigInteger),
+    # The `changes` revision of the last write to this row.
+    Column("revision", BigInteger, nullable=False),
+    Index("ix_reminders_name", "name"),
+    Index("ix_reminders_next_run_at_ms", "next_run_at_ms"),
+)
+
+# One row per write to `reminders`, so a reader can ask "what changed since N"
+# at a cost that does not grow with the number of reminders. Deletions stay visible.
+changes = Table(
+    "changes",
+    metadata,
+    Column("revision", Integer, primary_key=True, autoincrement=True),
+    Column("reminder_id", String(191), nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reminder_id", String(191), nullable=False),
+    Column("reminder_name", Text),
+    Column("scheduled_for_ms", BigInteger, nullable=False),
+    Column("started_at_ms", BigInteger),
+    Column("finished_at_ms", BigInteger),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("message_ids", JSON, nullable=False),
+    Column("error_class", Text),
+    Column("error_text", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("note", Text),
+    UniqueConstraint("reminder_id", "scheduled_for_ms", name="uq_runs_reminder_slot"),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_finished_at_ms", "finished_at_ms"),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,338 @@
+"""Pure schedule maths: when does a reminder fire. No I/O, no clock reads.
+
+Every public function takes and returns epoch milliseconds (UTC). Three kinds:
+
+- `at`: one instant.
+- `every`: `anchor + k * everyMs`; the grid never drifts.
+- `cron`: OpenClaw's (croner's) semantics, computed with croniter: 5 fields, or 6
+  with seconds first; day-of-week 0 and 7 are Sunday; when day-of-month and
+  day-of-week are both restricted either one matches; names (MON, JAN). Evaluated
+  in the reminder's IANA zone. Daylight saving time as cronie does it: a local
+  time that a spring gap skips fires once, right after the gap (croniter's own
+  behaviour); in the autumn overlap an expression with a *fixed* hour (an hour
+  field with no `*` and no `/`) fires once, at the first occurrence, while one
+  whose hour field is `*` or a step follows real time and fires in both passes.
+- stagger: a fixed per-reminder offset, `uint32_be(sha256(id)[:4]) % staggerMs`,
+  added to every cron slot (OpenClaw's rule).
+
+The APScheduler trigger classes at the bottom wrap these functions for the daemon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from croniter import croniter
+from croniter.croniter import CroniterError
+
+from reminders.errors import ScheduleError
+from reminders.schema import AtSchedule, CronSchedule, EverySchedule
+
+Schedule = AtSchedule | EverySchedule | CronSchedule
+CRON_HELP = "Use 5 fields (minute hour day month weekday) or 6 with seconds first."
+# A date far from any DST change, used to prove an expression ever fires.
+_PROBE = datetime(2026, 1, 1, tzinfo=UTC)
+_SEARCH_LIMIT = 2000
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def validate_tz(name: str) -> ZoneInfo:
+    """The ZoneInfo for an IANA name, or a ScheduleError naming the fix."""
+    text = name.strip() if isinstance(name, str) else ""
+    try:
+        if not text:
+            raise ValueError(text)
+        return _zone(text)
+    except Exception:  # ZoneInfoNotFoundError, ValueError, OSError for odd keys
+        raise ScheduleError(
+            f"Unknown time zone {name!r}. Use an IANA name such as Europe/Berlin or UTC."
+        ) from None
+
+
+@lru_cache(maxsize=4096)
+def _parse_cron(expr: str) -> tuple[str, bool, bool]:
+    """(croniter expression, has seconds, fixed hour) or ScheduleError."""
+    fields = str(expr).split()
+    if len(fields) not in (5, 6):
+        raise ScheduleError(
+            f"Invalid cron expression {expr!r}: it has {len(fields)} fields. {CRON_HELP}"
+        )
+    seconds = len(fields) == 6
+    day, weekday = (3, 5) if seconds else (2, 4)
+    for index in (day, weekday):
+        if fields[index] == "?":
+            fields[index] = "*"
+    normalised = " ".join(fields)
+    if any("/0" in field and not field.split("/")[-1].strip("0") for field in fields):
+        raise ScheduleError(
+            f"Invalid cron expression {expr!r}: a step of 0. {CRON_HELP}"
+        )
+    if not croniter.is_valid(normalised, second_at_beginning=seconds):
+        raise ScheduleError(
+            f"Invalid cron expression {expr!r}: a field is out of range or unreadable. "
+            f"{CRON_HELP}"
+        )
+    hour = fields[2 if seconds else 1]
+    fixed_hour = "*" not in hour and "/" not in hour
+    try:
+        croniter(
+            normalised,
+            _PROBE,
+            day_or=True,
+            second_at_beginning=seconds,
+            max_years_between_matches=30,
+        ).get_next(datetime)
+    except (CroniterError, ValueError, KeyError, IndexError, OverflowError):
+        raise ScheduleError(
+            f"Cron expression {expr!r} never fires. {CRON_HELP}"
+        ) from None
+    return normalised, seconds, fixed_hour
+
+
+def validate_cron(expr: str) -> None:
+    """Raise ScheduleError unless `expr` is a cron expression that fires."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise ScheduleError(f"Empty cron expression. {CRON_HELP}")
+    try:
+        _parse_cron(" ".join(expr.split()))
+    except ScheduleError:
+        raise
+    except Exception:  # croniter raises assorted errors on garbage
+        raise ScheduleError(f"Invalid cron expression {expr!r}. {CRON_HELP}") from None
+
+
+def stagger_offset_ms(reminder_id: str, stagger_ms: int | None) -> int:
+    if not stagger_ms or stagger_ms <= 1:
+        return 0
+    digest = hashlib.sha256(reminder_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % stagger_ms
+
+
+def _second_pass(moment: datetime, zone: ZoneInfo) -> bool:
+    """True for the later of two identical wall times in an autumn overlap."""
+    naive = moment.replace(tzinfo=None)
+    first = naive.replace(tzinfo=zone, fold=0).utcoffset()
+    second = naive.replace(tzinfo=zone, fold=1).utcoffset()
+    return first != second and moment.utcoffset() == second
+
+
+def _cron_iter(
+    schedule: CronSchedule, default_tz: str, start_ms: int
+) -> tuple[Any, ZoneInfo, bool]:
+    expr, seconds, fixed_hour = _parse_cron(" ".join(schedule.expr.split()))
+    zone = validate_tz(schedule.tz or default_tz)
+    start = datetime.fromtimestamp(start_ms // 1000, tz=zone)
+    it = croniter(
+        expr,
+        start,
+        day_or=True,
+        second_at_beginning=seconds,
+        max_years_between_matches=30,
+    )
+    return it, zone, fixed_hour
+
+
+def _cron_next(schedule: CronSchedule, default_tz: str, after_ms: int) -> int | None:
+    it, zone, fixed_hour = _cron_iter(schedule, default_tz, after_ms)
+    for _ in range(_SEARCH_LIMIT):
+        moment = it.get_next(datetime)
+        ms = round(moment.timestamp() * 1000)
+        if ms <= after_ms or (fixed_hour and _second_pass(moment, zone)):
+            continue
+        return ms
+    return None
+
+
+def _cron_previous(
+    schedule: CronSchedule, default_tz: str, bound_ms: int
+) -> int | None:
+    # Slots are whole seconds, so "<= bound" is "< the next whole second".
+    it, zone, fixed_hour = _cron_iter(
+        schedule, default_tz, bound_ms - bound_ms % 1000 + 1000
+    )
+    for _ in range(_SEARCH_LIMIT):
+        moment = it.get_prev(datetime)
+        if fixed_hour and _second_pass(moment, zone):
+            continue
+        return round(moment.timestamp() * 1000)
+    return None
+
+
+def _anchor(schedule: EverySchedule, anchor_ms: int | None) -> int:
+    if schedule.anchorMs is not None:
+        return schedule.anchorMs
+    return anchor_ms if anchor_ms is not None else 0
+
+
+def next_fire_ms(
+    schedule: Schedule,
+    *,
+    reminder_id: str,
+    default_tz: str,
+    after_ms: int,
+    anchor_ms: int | None = None,
+) -> int | None:
+    """The first fire time strictly after `after_ms`, or None when there is none."""
+    if isinstance(schedule, AtSchedule):
+        return schedule.at_ms if schedule.at_ms > after_ms else None
+    if isinstance(schedule, EverySchedule):
+        anchor, step = _anchor(schedule, anchor_ms), schedule.everyMs
+        if after_ms < anchor:
+            return anchor
+        return anchor + ((after_ms - anchor) // step + 1) * step
+    offset = stagger_offset_ms(reminder_id, schedule.staggerMs)
+    slot = _cron_next(schedule, default_tz, after_ms - offset)
+    return None if slot is None else slot + offset
+
+
+def previous_fire_ms(
+    schedule: Schedule,
+    *,
+    reminder_id: str,
+    default_tz: str,
+    at_or_before_ms: int,
+    anchor_ms: int | None = None,
+) -> int | None:
+    """The latest fire time at or before `at_or_before_ms`, or None."""
+    if isinstance(schedule, AtSchedule):
+        return schedule.at_ms if schedule.at_ms <= at_or_before_ms else None
+    if isinstance(schedule, EverySchedule):
+        anchor, step = _anchor(schedule, anchor_ms), schedule.everyMs
+        if at_or_before_ms < anchor:
+            return None
+        return anchor + ((at_or_before_ms - anchor) // step) * step
+    offset = stagger_offset_ms(reminder_id, schedule.staggerMs)
+    slot = _cron_previous(schedule, default_tz, at_or_before_ms - offset)
+    return None if slot is None else slot + offset
+
+
+def upcoming_ms(
+    schedule: Schedule,
+    *,
+    reminder_id: str,
+    default_tz: str,
+    after_ms: int,
+    count: int,
+    anchor_ms: int | None = None,
+) -> list[int]:
+    """The next `count` fire times after `after_ms` (fewer when the schedule ends)."""
+    times: list[int] = []
+    cursor = after_ms
+    while len(times) < count:
+        found = next_fire_ms(
+            schedule,
+            reminder_id=reminder_id,
+            default_tz=default_tz,
+            after_ms=cursor,
+            anchor_ms=anchor_ms,
+        )
+        if found is None:
+            break
+        times.append(found)
+        cursor = found
+    return times
+
+
+# -- APScheduler triggers ---------------------------------------------------------
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+class ReminderTrigger(BaseTrigger):  # type: ignore[misc]
+    """An APScheduler trigger over the functions above; plain, picklable state."""
+
+    def __init__(
+        self,
+        schedule: dict[str, Any],
+        reminder_id: str,
+        default_tz: str,
+        anchor_ms: int | None,
+    ) -> None:
+        self.schedule = dict(schedule)
+        self.reminder_id = reminder_id
+        self.default_tz = default_tz
+        self.anchor_ms = anchor_ms
+
+    def _model(self) -> Schedule:
+        kind = self.schedule.get("kind")
+        model = {"at": AtSchedule, "every": EverySchedule, "cron": CronSchedule}[kind]
+        return model.model_validate(self.schedule)  # type: ignore[no-any-return]
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        schedule = self._model()
+        if previous_fire_time is None:
+            if isinstance(schedule, AtSchedule):
+                return datetime.fromtimestamp(schedule.at_ms / 1000, tz=UTC)
+            after = _ms(now) - 1
+        else:
+            after = _ms(previous_fire_time)
+        found = next_fire_ms(
+            schedule,
+            reminder_id=self.reminder_id,
+            default_tz=self.default_tz,
+            after_ms=after,
+            anchor_ms=self.anchor_ms,
+        )
+        return None if found is None else datetime.fromtimestamp(found / 1000, tz=UTC)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "schedule": self.schedule,
+            "reminder_id": self.reminder_id,
+            "default_tz": self.default_tz,
+            "anchor_ms": self.anchor_ms,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.schedule = state["schedule"]
+        self.reminder_id = state["reminder_id"]
+        self.default_tz = state["default_tz"]
+        self.anchor_ms = state["anchor_ms"]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={v!r}" for k, v in sorted(self.schedule.items()))
+        return (
+            f"<{type(self).__name__} ({parts}) id={self.reminder_id!r} "
+            f"tz={self.default_tz!r} anchor={self.anchor_ms!r}>"
+        )
+
+    __str__ = __repr__
+
+
+class AtTrigger(ReminderTrigger):
+    """Fires once."""
+
+
+class EveryTrigger(ReminderTrigger):
+    """Fires on a fixed grid from its anchor."""
+
+
+class CronTrigger(ReminderTrigger):
+    """Fires on cron slots in its zone, plus the stagger offset."""
+
+
+def build_trigger(
+    schedule: Schedule,
+    *,
+    reminder_id: str,
+    default_tz: str,
+    anchor_ms: int | None = None,
+) -> ReminderTrigger:
+    cls = {"at": AtTrigger, "every": EveryTrigger, "cron": CronTrigger}[schedule.kind]
+    return cls(
+        schedule.model_dump(exclude_none=True), reminder_id, default_tz, anchor_ms
+    )

@@ -1,0 +1,372 @@
+"""Use-cases, one function per verb. No click, no SQL: the store and clock are handed in."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from reminders import triggers
+from reminders.clock import Clock, SystemClock
+from reminders.config import Paths, Settings, database_url, default_timezone
+from reminders.errors import ReminderNotFound, ScheduleError, ValidationError
+from reminders.schema import (
+    AgentTurnPayload,
+    AtSchedule,
+    CronSchedule,
+    Delivery,
+    EverySchedule,
+    Reminder,
+    SystemEventPayload,
+    ms_to_iso,
+    parse_reminder,
+)
+from reminders.store import Store
+from reminders.targets import parse_target
+from reminders.timeparse import parse_at, parse_duration
+
+PAST_TOLERANCE_MS = 60_000
+MAX_AHEAD_MS = 10 * 366 * 86_400_000
+TELEGRAM_CHANNELS = {"telegram", "tg", "last"}
+
+
+@dataclass
+class AppContext:
+    """What every use-case needs: settings, where things live, a clock, the store."""
+
+    settings: Settings
+    paths: Paths
+    clock: Clock = field(default_factory=SystemClock)
+
+    @cached_property
+    def store(self) -> Store:
+        from reminders.migrate import open_store
+
+        return open_store(database_url(self.settings, self.paths))
+
+    @cached_property
+    def default_tz(self) -> str:
+        return default_timezone(self.settings)
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+
+@dataclass
+class ReminderSpec:
+    """What a user asked for with `add` or `edit`; None means not given."""
+
+    name: str | None = None
+    description: str | None = None
+    at: str | None = None
+    every: str | None = None
+    cron: str | None = None
+    tz: str | None = None
+    stagger: str | None = None
+    exact: bool = False
+    message: str | None = None
+    system_event: str | None = None
+    channel: str | None = None
+    to: str | None = None
+    thread_id: str | None = None
+    deliver: bool | None = None
+    delete_after_run: bool | None = None
+    enabled: bool | None = None
+    silent: bool | None = None
+    parse_mode: str | None = None
+    catch_up: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schedule_flags(self) -> list[str]:
+        given = {"--at": self.at, "--every": self.every, "--cron": self.cron}
+        return [flag for flag, value in given.items() if value is not None]
+
+
+# -- scheduling -----------------------------------------------------------------
+
+
+def anchor_of(reminder: Reminder) -> int:
+    schedule = reminder.schedule
+    if isinstance(schedule, EverySchedule) and schedule.anchorMs is not None:
+        return schedule.anchorMs
+    return reminder.createdAtMs
+
+
+def next_run(reminder: Reminder, default_tz: str, after_ms: int) -> int | None:
+    """When an enabled reminder fires next, strictly after `after_ms`.
+
+    A one-shot keeps its time even when that has passed, until it has run.
+    """
+    if not reminder.enabled:
+        return None
+    schedule = reminder.schedule
+    if isinstance(schedule, AtSchedule):
+        last = reminder.state.lastRunAtMs
+        return schedule.at_ms if last is None or schedule.at_ms > last else None
+    return triggers.next_fire_ms(
+        schedule,
+        reminder_id=reminder.id,
+        default_tz=default_tz,
+        after_ms=after_ms,
+        anchor_ms=anchor_of(reminder),
+    )
+
+
+def upcoming(ctx: AppContext, reminder: Reminder, count: int) -> list[int]:
+    schedule = reminder.schedule
+    if isinstance(schedule, AtSchedule):
+        return [schedule.at_ms]
+    return triggers.upcoming_ms(
+        schedule,
+        reminder_id=reminder.id,
+        default_tz=ctx.default_tz,
+        after_ms=ctx.now_ms(),
+        count=count,
+        anchor_ms=anchor_of(reminder),
+    )
+
+
+def zone_of(ctx: AppContext, reminder: Reminder) -> str:
+    schedule = reminder.schedule
+    if isinstance(schedule, CronSchedule) and schedule.tz:
+        return schedule.tz
+    return ctx.default_tz
+
+
+# -- building reminders from flags ----------------------------------------------
+
+
+def infer_name(text: str) -> str:
+    """OpenClaw's rule: the first line of the text, at most 60 characters."""
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
+    return first if len(first) <= 60 else first[:59] + "…"
+
+
+def _schedule(
+    ctx: AppContext, spec: ReminderSpec, reminder_id: str, now_ms: int
+) -> Any:
+    flags = spec.schedule_flags
+    if len(flags) != 1:
+        raise ValidationError("Choose exactly one schedule: --at, --every, or --cron.")
+    if spec.tz is not None and spec.every is not None:
+        raise ValidationError(
+            "--tz is only valid with --cron or --at; drop it for --every."
+        )
+    if (spec.stagger is not None or spec.exact) and spec.cron is None:
+        raise ValidationError("--stagger/--exact are only valid for --cron schedules.")
+    if spec.stagger is not None and spec.exact:
+        raise ValidationError("Choose either --stagger or --exact, not both.")
+    tz = spec.tz.strip() if spec.tz is not None else None
+    zone = triggers.validate_tz(tz or ctx.default_tz)
+    if spec.at is not None:
+        at_ms = parse_at(spec.at, zone=zone, now_ms=now_ms)
+        if at_ms < now_ms - PAST_TOLERANCE_MS:
+            minutes = (now_ms - at_ms) // 60_000
+            raise ScheduleError(
+                f"--at {spec.at!r} is {minutes} minute(s) in the past. "
+                "Give a future time, such as 20m or tomorrow 9:00."
+            )
+        if at_ms > now_ms + MAX_AHEAD_MS:
+            raise ScheduleError(f"--at {spec.at!r} is more than 10 years ahead.")
+        return AtSchedule(at=ms_to_iso(at_ms))
+    if spec.every is not None:
+        return EverySchedule(everyMs=parse_duration(spec.every), anchorMs=now_ms)
+    expr = " ".join(str(spec.cron).split())
+    triggers.validate_cron(expr)
+    stagger = parse_duration(spec.stagger) if spec.stagger is not None else None
+    return CronSchedule(expr=expr, tz=zone.key, staggerMs=0 if spec.exact else stagger)
+
+
+def _payload(spec: ReminderSpec) -> SystemEventPayload | AgentTurnPayload:
+    given = [text for text in (spec.system_event, spec.message) if text is not None]
+    if len(given) != 1:
+        raise ValidationError(
+            "Choose exactly one payload: --system-event or --message."
+        )
+    if not given[0].strip():
+        raise ValidationError("The reminder text is empty. Pass the text to send.")
+    if spec.system_event is not None:
+        return SystemEventPayload(text=spec.system_event)
+    return AgentTurnPayload(message=str(spec.message))
+
+
+def _check_channel(channel: str | None) -> None:
+    if channel is not None and channel.strip().lower() not in TELEGRAM_CHANNELS:
+        raise ValidationError(
+            f"Channel {channel!r} is not supported: reminders go to Telegram. "
+            "Use --channel telegram (or leave it out)."
+        )
+
+
+def _delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
+    _check_channel(spec.channel)
+    delivery = base.model_copy() if base else Delivery()
+    if spec.deliver is not None:
+        delivery.mode = "announce" if spec.deliver else "none"
+    if spec.to is not None:
+        delivery.to = spec.to.strip()
+    if spec.thread_id is not None:
+        delivery.threadId = spec.thread_id
+    if spec.silent is not None:
+        delivery.silent = spec.silent or None
+    if spec.parse_mode is not None:
+        delivery.parseMode = spec.parse_mode or None  # type: ignore[assignment]
+    delivery.channel = "telegram"
+    if delivery.mode == "announce":
+        if not delivery.to:
+            raise ValidationError(
+                "Missing --to: say which Telegram chat gets this reminder "
+                "(for example --to 123456789), or pass --no-deliver."
+            )
+        parse_target(delivery.to, delivery.threadId)
+    elif spec.thread_id is not None:
+        parse_target(delivery.to or "0", delivery.threadId)
+    return delivery
+
+
+def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
+    now_ms = ctx.now_ms()
+    reminder_id = str(uuid.uuid4())
+    schedule = _schedule(ctx, spec, reminder_id, now_ms)
+    payload = _payload(spec)
+    text = payload.text if isinstance(payload, SystemEventPayload) else payload.message
+    name = (spec.name or "").strip() or infer_name(text)
+    if spec.name is not None and not spec.name.strip():
+        raise ValidationError(
+            "The name is empty. Pass --name with some text, or leave it out."
+        )
+    delete_after_run = spec.delete_after_run
+    if delete_after_run is None and isinstance(schedule, AtSchedule):
+        delete_after_run = True
+    data: dict[str, Any] = {
+        "id": reminder_id,
+        "name": name,
+        "description": (spec.description or "").strip() or None,
+        "enabled": spec.enabled if spec.enabled is not None else True,
+        "deleteAfterRun": delete_after_run,
+        "createdAtMs": now_ms,
+        "updatedAtMs": now_ms,
+        "schedule": schedule.model_dump(exclude_none=True),
+        "payload": payload.model_dump(exclude_none=True),
+        "delivery": _delivery(spec, None).model_dump(exclude_none=True),
+        "catchUpMs": parse_duration(spec.catch_up)
+        if spec.catch_up is not None
+        else None,
+        **spec.extra,
+    }
+    reminder = parse_reminder(data)
+    reminder.state.nextRunAtMs = next_run(reminder, ctx.default_tz, now_ms)
+    return reminder
+
+
+# -- verbs -----------------------------------------------------------------------
+
+
+def add(ctx: AppContext, spec: ReminderSpec) -> Reminder:
+    reminder = build_reminder(ctx, spec)
+    with ctx.store.write() as conn:
+        ctx.store.save(conn, reminder, ctx.now_ms())
+    return reminder
+
+
+def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
+    """A reminder by id, unique id prefix or exact name."""
+    if conn is None:
+        with ctx.store.read() as conn:
+            return resolve(ctx, ref, conn)
+    found = ctx.store.find(conn, ref.strip())
+    if not found:
+        raise ReminderNotFound(ref)
+    if len(found) > 1:
+        ids = ", ".join(reminder.id for reminder in found[:5])
+        raise ValidationError(
+            f"{ref!r} matches {len(found)} reminders ({ids}). Use the full id."
+        )
+    return found[0]
+
+
+def show(ctx: AppContext, ref: str) -> Reminder:
+    return resolve(ctx, ref)
+
+
+def list_reminders(ctx: AppContext, *, include_disabled: bool) -> list[Reminder]:
+    with ctx.store.read() as conn:
+        return ctx.store.all(conn, include_disabled=include_disabled)
+
+
+def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
+    now_ms = ctx.now_ms()
+    with ctx.store.write() as conn:
+        current = resolve(ctx, ref, conn)
+        data = current.model_dump(exclude_none=True)
+        schedule_changed = False
+        if spec.schedule_flags:
+            data["schedule"] = _schedule(ctx, spec, current.id, now_ms).model_dump(
+                exclude_none=True
+            )
+            schedule_changed = True
+        elif spec.tz is not None or spec.stagger is not None or spec.exact:
+            data["schedule"] = _patch_cron(ctx, current, spec)
+            schedule_changed = True
+        if spec.system_event is not None or spec.message is not None:
+            data["payload"] = _payload(spec).model_dump(exclude_none=True)
+        if spec.name is not None:
+            if not spec.name.strip():
+                raise ValidationError("The name is empty. Pass --name with some text.")
+            data["name"] = spec.name.strip()
+        if spec.description is not None:
+            data["description"] = spec.description.strip() or None
+        if spec.enabled is not None:
+            data["enabled"] = spec.enabled
+        if spec.delete_after_run is not None:
+            data["deleteAfterRun"] = spec.delete_after_run
+        if spec.catch_up is not None:
+            data["catchUpMs"] = parse_duration(spec.catch_up)
+        data["delivery"] = _delivery(spec, current.delivery).model_dump(
+            exclude_none=True
+        )
+        data.update(spec.extra)
+        data["updatedAtMs"] = now_ms
+        updated = parse_reminder(data)
+        if schedule_changed or spec.enabled is not None:
+            if schedule_changed and isinstance(updated.schedule, AtSchedule):
+                updated.state.lastRunAtMs = current.state.lastRunAtMs
+            updated.state.nextRunAtMs = next_run(updated, ctx.default_tz, now_ms)
+        elif not updated.enabled:
+            updated.state.nextRunAtMs = None
+        ctx.store.save(conn, updated, now_ms)
+    return updated
+
+
+def _patch_cron(
+    ctx: AppContext, current: Reminder, spec: ReminderSpec
+) -> dict[str, Any]:
+    schedule = current.schedule
+    if not isinstance(schedule, CronSchedule):
+        raise ValidationError(
+            "--tz, --stagger and --exact alone change a --cron schedule only; "
+            "give a new --at or --every instead."
+        )
+    if spec.stagger is not None and spec.exact:
+        raise ValidationError("Choose either --stagger or --exact, not both.")
+    patched = schedule.model_copy()
+    if spec.tz is not None:
+        patched.tz = triggers.validate_tz(spec.tz.strip()).key
+    if spec.exact:
+        patched.staggerMs = 0
+    elif spec.stagger is not None:
+        patched.staggerMs = parse_duration(spec.stagger)
+    return patched.model_dump(exclude_none=True)
+
+
+def set_enabled(ctx: AppContext, ref: str, enabled: bool) -> Reminder:
+    return edit(ctx, ref, ReminderSpec(enabled=enabled))
+
+
+def remove(ctx: AppContext, ref: str) -> Reminder:
+    with ctx.store.write() as conn:
+        reminder = resolve(ctx, ref, conn)
+        ctx.store.delete(conn, reminder.id, ctx.now_ms())
+    return reminder

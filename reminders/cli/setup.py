@@ -1,0 +1,141 @@
+"""Set-up and checks: config show/check/init, db upgrade/backup."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from reminders.cli.common import Runtime, echo_json, json_option, pass_runtime
+from reminders.config import (
+    bot_token,
+    database_url,
+    default_timezone,
+    mask,
+    render_example,
+)
+from reminders.errors import ConfigError
+
+
+@click.group()
+def config() -> None:
+    """Show, check or create the configuration file."""
+
+
+@config.command("show")
+@json_option
+@pass_runtime
+def config_show(runtime: Runtime, as_json: bool) -> None:
+    """The effective settings, with the bot token masked."""
+    settings = runtime.settings.model_copy(deep=True)
+    settings.telegram.bot_token = mask(bot_token(settings))
+    data = settings.model_dump()
+    data["paths"] = {
+        "config": str(runtime.paths.config),
+        "database": database_url(runtime.settings, runtime.paths),
+        "timezone": default_timezone(runtime.settings),
+    }
+    if as_json:
+        echo_json(data)
+        return
+    for section, values in data.items():
+        click.echo(f"[{section}]")
+        for key, value in values.items():
+            click.echo(f"{key} = {value!r}")
+        click.echo()
+
+
+@config.command("check")
+@pass_runtime
+def config_check(runtime: Runtime) -> None:
+    """Validate the configuration; exit 0 when it is good, 78 when not."""
+    settings = runtime.settings
+    token = bot_token(settings)
+    where = runtime.paths.config if runtime.paths.config.exists() else "defaults"
+    click.echo(f"Config OK ({where}).")
+    if not token:
+        click.echo(
+            "No bot token yet: set REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token "
+            f"in {runtime.paths.config}."
+        )
+
+
+@config.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option(
+    "--print", "print_only", is_flag=True, help="Print it instead of writing."
+)
+@pass_runtime
+def config_init(runtime: Runtime, force: bool, print_only: bool) -> None:
+    """Write a commented config.toml listing every key and its default."""
+    text = render_example()
+    if print_only:
+        click.echo(text, nl=False)
+        return
+    path = runtime.paths.config
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists. Pass --force to overwrite it.")
+    write_private(path, text)
+    click.echo(
+        f"Wrote {path}. Set telegram.bot_token there (or REMINDERS_TELEGRAM_BOT_TOKEN)."
+    )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.group()
+def db() -> None:
+    """Database upkeep: upgrade the schema, write a backup."""
+
+
+@db.command("upgrade")
+@pass_runtime
+def db_upgrade(runtime: Runtime) -> None:
+    """Create the database or bring its schema up to date (after a backup)."""
+    from reminders.migrate import upgrade
+    from reminders.store import HEAD_REVISION, Store
+
+    store = Store(database_url(runtime.settings, runtime.paths))
+    if store.path:
+        store.path.parent.mkdir(parents=True, exist_ok=True)
+    backup = upgrade(store)
+    if backup:
+        click.echo(f"Backed up to {backup}.")
+    click.echo(f"Database {store.label} is at schema {HEAD_REVISION}.")
+
+
+@db.command("backup")
+@click.argument("dest", required=False, type=click.Path(dir_okay=False))
+@pass_runtime
+def db_backup(runtime: Runtime, dest: str | None) -> None:
+    """Write a consistent copy of the database (safe while the daemon runs).
+
+    Restore: stop the daemon, copy the backup over the database file, start it.
+    """
+    from reminders.migrate import write_backup
+
+    store = runtime.app.store
+    assert store.path is not None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = Path(dest) if dest else store.path.with_name(f"reminders-{stamp}.db")
+    write_backup(store, target)
+    click.echo(f"Backed up {store.path} to {target}.")
+
+
+COMMANDS = [config, db]

@@ -1,0 +1,173 @@
+"""Shared fixtures: an isolated REMINDERS_HOME for every test, and CLI runners."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reminders.cli import cli
+from reminders.cli.common import Runtime
+from reminders.clock import FakeClock, SystemClock
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own REMINDERS_HOME and never sees the real one."""
+    for key in list(os.environ):
+        if key.startswith("REMINDERS_") or key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
+            monkeypatch.delenv(key)
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("REMINDERS_HOME", str(path))
+    monkeypatch.setenv("REMINDERS_GENERAL_TIMEZONE", "UTC")
+    return path
+
+
+@dataclass
+class Cli:
+    """Runs `reminders` in-process, with an optional fake clock."""
+
+    clock: Any = None
+
+    def __call__(self, *args: str, code: int = 0, clock: Any = None) -> Result:
+        runtime = Runtime(clock=clock or self.clock or SystemClock())
+        result = CliRunner().invoke(cli, list(args), obj=runtime)
+        if result.exit_code != code:
+            raise AssertionError(
+                f"reminders {' '.join(args)} exited {result.exit_code}, wanted {code}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}\n"
+                f"exception: {result.exception!r}"
+            )
+        return result
+
+    def json(self, *args: str, **kwargs: Any) -> Any:
+        return json.loads(self(*args, "--json", **kwargs).stdout)
+
+
+@pytest.fixture
+def run() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # 2026-11-24T10:00:00Z, a Tuesday.
+    return FakeClock(1795514400000)
+
+
+def db_rows(home: Path) -> list[tuple[Any, ...]]:
+    """Every stored reminder and run, to prove a refused command changed nothing."""
+    path = home / "reminders.db"
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as conn:
+        reminders = conn.execute("SELECT * FROM reminders ORDER BY id").fetchall()
+        runs = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+    return reminders + runs
+
+
+def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+    env.update({"REMINDERS_HOME": str(home), "PYTHONUNBUFFERED": "1"}, **extra)
+    return env
+
+
+def reminders_cmd(home: Path, *args: str, env: dict[str, str] | None = None,
+                  timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real `reminders` executable as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "reminders", *args],
+        env=env or subprocess_env(home, REMINDERS_GENERAL_TIMEZONE="UTC"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def stopper() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; each is stopped by its pid even when the test fails."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class DaemonProcess:
+    """`reminders daemon` as a real subprocess, its stderr collected line by line."""
+
+    def __init__(self, home: Path, env: dict[str, str], procs: list[Any]) -> None:
+        import threading
+
+        self.home = home
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reminders", "daemon"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(self.proc)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"daemon never logged {text!r}; log:\n{self.log}")
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+
+def wait_until(predicate: Any, timeout: float = 15, interval: float = 0.05) -> Any:
+    """Poll until predicate() is truthy; fail with a clear message if it never is."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

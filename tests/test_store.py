@@ -1,0 +1,95 @@
+"""The database: migrations, set-up, backups and damaged files."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from reminders.migrate import alembic_config, open_store
+from reminders.store import HEAD_REVISION, Store, sqlite_url
+from reminders.tables import metadata
+from tests.conftest import Cli, db_rows
+
+
+def test_head_constant_matches_the_migration_scripts(tmp_path: Path) -> None:
+    """The fast schema check compares against the real Alembic head."""
+    store = Store(sqlite_url(tmp_path / "x.db"))
+    script = ScriptDirectory.from_config(alembic_config(store))
+    assert script.get_current_head() == HEAD_REVISION
+
+
+def test_upgrade_creates_a_schema_matching_the_tables(tmp_path: Path) -> None:
+    """After `upgrade head` the models and the migrations agree (alembic check)."""
+    store = open_store(sqlite_url(tmp_path / "x.db"))
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_name": lambda name, type_, parent: name != "apscheduler_jobs"}
+        )
+        assert compare_metadata(context, metadata) == []
+    with sqlite3.connect(tmp_path / "x.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_downgrade_and_upgrade_round_trip(tmp_path: Path) -> None:
+    """The first migration can be undone and redone."""
+    store = open_store(sqlite_url(tmp_path / "x.db"))
+    config = alembic_config(store)
+    command.downgrade(config, "base")
+    assert store.schema_revision() is None
+    command.upgrade(config, "head")
+    assert store.schema_revision() == HEAD_REVISION
+
+
+def test_two_processes_creating_the_database_at_once(tmp_path: Path) -> None:
+    """First-time set-up is serialised: racing openers both succeed."""
+    url = sqlite_url(tmp_path / "race.db")
+    errors: list[BaseException] = []
+
+    def opener() -> None:
+        try:
+            open_store(url).close()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Store(url).schema_revision() == HEAD_REVISION
+
+
+def test_a_database_from_a_newer_version_is_refused(run: Cli, home: Path) -> None:
+    """An unknown, newer schema revision stops with a clear error and is not touched."""
+    run("list")
+    with sqlite3.connect(home / "reminders.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    before = (home / "reminders.db").read_bytes()
+    result = run("list", code=78)
+    assert "newer version of reminders" in result.stderr
+    assert (home / "reminders.db").read_bytes() == before
+
+
+def test_a_damaged_database_is_refused_not_replaced(run: Cli, home: Path) -> None:
+    """A file that is not SQLite gives a clear error and stays as it was."""
+    (home / "reminders.db").write_bytes(b"this is not a database" * 100)
+    result = run("list", code=78)
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr
+    assert (home / "reminders.db").read_bytes() == b"this is not a database" * 100
+
+
+def test_backup_is_a_consistent_copy(run: Cli, home: Path) -> None:
+    """`db backup` writes a copy that holds the same reminders."""
+    run("add", "--every", "1h", "--message", "m", "--to", "1")
+    result = run("db", "backup", str(home / "copy.db"))
+    assert "Backed up" in result.stdout
+    with sqlite3.connect(home / "copy.db") as conn:
+        assert conn.execute("SELECT count(*) FROM reminders").fetchone()[0] == 1
+    assert db_rows(home)

@@ -1,0 +1,138 @@
+"""Pacing under Telegram's flood limits: a burst is spread out instead of drawing 429s.
+
+Telegram lets a bot send about 30 messages a second overall, one a second to a
+private chat and 20 a minute to a group or channel. python-telegram-bot's
+AIORateLimiter paces the overall rate and groups but not a private chat (five sends
+to one private chat went out within 0.05 s), and a 429 it retries pauses every chat.
+So the limiter is ours, and small: each chat has a lane that sends one message at a
+time, spaced by a sliding window and paused on its own by a 429; one more window
+holds the overall rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+# Sends are timed by the client, arrivals by Telegram; keep a little slack between them.
+MARGIN_S = 0.05
+_PRUNE_LANES_AT = 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """(messages, seconds): at most that many sends in any window that long."""
+
+    overall: tuple[int, float] = (30, 1.0)
+    private: tuple[int, float] = (1, 1.0)
+    group: tuple[int, float] = (20, 60.0)
+
+
+class _Window:
+    """At most `count` events in any `period` seconds, from the last `count` events."""
+
+    def __init__(self, count: int, period: float) -> None:
+        self.period = period + MARGIN_S
+        self.times: deque[float] = deque(maxlen=count)
+
+    def earliest(self, now: float) -> float:
+        if len(self.times) < (self.times.maxlen or 0):
+            return now
+        return max(now, self.times[0] + self.period)
+
+
+@dataclass
+class Turn:
+    """A granted turn. Set `sent = False` when the request was refused (an error
+    answer, or no connection), so it does not count against the chat's window."""
+
+    waited: float  # seconds spent waiting for the turn
+    sent: bool = True
+
+
+@dataclass
+class _Lane:
+    window: _Window
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    paused_until: float = 0.0
+    users: int = 0
+
+
+def is_group(chat_id: int | str) -> bool:
+    """Negative ids and @usernames are groups, supergroups or channels."""
+    return isinstance(chat_id, str) or chat_id < 0
+
+
+class RateLimiter:
+    """Hands out turns to send, per chat and overall. One per bot, on one event loop."""
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits or Limits()
+        self._clock = clock
+        self._overall = _Window(*self.limits.overall)
+        self._lanes: dict[int | str, _Lane] = {}
+
+    def _lane(self, chat_id: int | str) -> _Lane:
+        key = chat_id.lower() if isinstance(chat_id, str) else chat_id
+        lane = self._lanes.get(key)
+        if lane is None:
+            if len(self._lanes) >= _PRUNE_LANES_AT:
+                self._forget_idle_lanes()
+            rule = self.limits.group if is_group(chat_id) else self.limits.private
+            lane = self._lanes[key] = _Lane(_Window(*rule))
+        return lane
+
+    def _forget_idle_lanes(self) -> None:
+        now = self._clock()
+        for key, lane in list(self._lanes.items()):
+            idle = lane.users == 0 and lane.paused_until <= now
+            if idle and lane.window.earliest(now) <= now:
+                del self._lanes[key]
+
+    async def _sleep_until(self, moment: float) -> None:
+        delay = moment - self._clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, chat_id: int | str) -> AsyncIterator[Turn]:
+        """Wait until `chat_id` may be sent to, hold its lane while the request runs.
+
+        A chat's window counts the moment each request finished, which is after
+        Telegram received it, so the spacing Telegram sees is never shorter than the
+        window's.
+        """
+        lane = self._lane(chat_id)
+        lane.users += 1
+        started = self._clock()
+        try:
+            async with lane.lock:
+                now = self._clock()
+                await self._sleep_until(
+                    max(lane.paused_until, lane.window.earliest(now))
+                )
+                slot = self._overall.earliest(self._clock())
+                self._overall.times.append(slot)
+                await self._sleep_until(slot)
+                turn = Turn(self._clock() - started)
+                try:
+                    yield turn
+                finally:
+                    if turn.sent:
+                        lane.window.times.append(self._clock())
+        finally:
+            lane.users -= 1
+
+    def pause(self, chat_id: int | str, seconds: float) -> None:
+        """Hold every send to `chat_id` for `seconds` (Telegram's retry_after)."""
+        lane = self._lane(chat_id)
+        lane.paused_until = max(lane.paused_until, self._clock() + seconds)

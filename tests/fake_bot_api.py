@@ -1,0 +1,331 @@
+"""A fake Telegram Bot API server for tests, on 127.0.0.1 and a free port.
+
+It answers `getMe` and `sendMessage` with real Bot API JSON, records every request,
+and injects the faults Telegram produces: flood control (429), bad gateways, slow
+replies, a connection dropped after the message was stored, unknown chats, blocked
+bots, missing forum topics, markup errors and group migrations. With
+`enforce_limits=True` it also answers 429 when the flood limits are exceeded.
+
+    with FakeBotApi() as api:
+        sender = TelegramSender(api.token, api_base_url=api.base_url)
+        ...
+        assert [m.params["text"] for m in api.messages()] == ["hi"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+import zlib
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+TOKEN = "123456:TEST-token"
+_PATH = re.compile(r"^/bot([^/]+)/(\w+)$")
+# Form fields PTB sends as JSON text; everything else (text, parse_mode) is a string.
+_JSON_FIELDS = {"message_thread_id", "disable_notification", "protect_content"}
+_JSON_FIELDS |= {"link_preview_options", "reply_parameters", "reply_markup", "entities"}
+# Reserved outside entities; the entity markers (_ * ~ ` [ ] ( )) are let through.
+_MARKDOWN_V2_RESERVED = set(">#+-=|{}.!")
+_HTML_TAG = re.compile(
+    r"</?(b|strong|i|em|u|ins|s|strike|del|a|code|pre|blockquote|tg-spoiler|span)\b[^<>]*>"
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One answer to inject. Status 0 stores the message and answers normally
+    (after `delay` seconds), or with `drop` closes the connection instead."""
+
+    status: int = 0
+    description: str = ""
+    parameters: dict[str, int] | None = None
+    delay: float = 0.0
+    drop: bool = False
+
+
+OK = Fault()
+BAD_GATEWAY = Fault(502, "Bad Gateway")
+CHAT_NOT_FOUND = Fault(400, "Bad Request: chat not found")
+BLOCKED = Fault(403, "Forbidden: bot was blocked by the user")
+THREAD_NOT_FOUND = Fault(400, "Bad Request: message thread not found")
+DROP_AFTER_STORE = Fault(drop=True)
+
+
+def too_many(retry_after: int = 1) -> Fault:
+    text = f"Too Many Requests: retry after {retry_after}"
+    return Fault(429, text, {"retry_after": retry_after})
+
+
+def slow(seconds: float) -> Fault:
+    """Store the message, then wait before answering (a read timeout for the client)."""
+    return Fault(delay=seconds)
+
+
+def migrated(new_chat_id: int) -> Fault:
+    text = "Bad Request: group chat was upgraded to a supergroup chat"
+    return Fault(400, text, {"migrate_to_chat_id": new_chat_id})
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """Limits enforced with `enforce_limits`: (messages, seconds) sliding windows."""
+
+    private: tuple[int, float] = (1, 1.0)
+    group: tuple[int, float] = (20, 60.0)
+    overall: tuple[int, float] = (30, 1.0)
+
+
+@dataclass
+class Request:
+    """One request as the server saw it."""
+
+    method: str
+    token: str
+    params: dict[str, Any]
+    monotonic: float
+    wall: float
+    status: int = 0  # 0: the connection was closed without an answer
+    message: dict[str, Any] | None = None  # the Message stored, if any
+
+
+@dataclass
+class FakeBotApi:
+    token: str = TOKEN
+    enforce_limits: bool = False
+    limits: FloodLimits = field(default_factory=FloodLimits)
+    token_ok: bool = True  # False rejects every token, like a revoked bot
+    # Per-chat state, keyed by chat id as sent (int, or "@name").
+    unknown_chats: set[int | str] = field(default_factory=set)
+    blocked_chats: set[int | str] = field(default_factory=set)
+    missing_threads: set[tuple[int | str, int]] = field(default_factory=set)
+    migrated_chats: dict[int | str, int] = field(default_factory=dict)
+    chat_faults: dict[int | str, Fault] = field(default_factory=dict)  # every time
+    flood_429s: int = 0  # 429s given by `enforce_limits`
+
+    def __post_init__(self) -> None:
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._queue: deque[Fault] = deque()
+        self._chat_queues: dict[int | str, deque[Fault]] = defaultdict(deque)
+        self._next_id: dict[int | str, int] = defaultdict(int)
+        self._accepted: dict[int | str, deque[float]] = defaultdict(deque)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> FakeBotApi:
+        server = ThreadingHTTPServer(
+            ("127.0.0.1", 0), _Handler, bind_and_activate=False
+        )
+        server.request_queue_size = 128
+        server.daemon_threads = True
+        server.block_on_close = False
+        server.server_bind()
+        server.server_activate()
+        server.api = self  # type: ignore[attr-defined]
+        self._server = server
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeBotApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the fake server first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # -- knobs and queries ------------------------------------------------------
+
+    def fail_next(self, *faults: Fault, chat: int | str | None = None) -> None:
+        """Answer the next sendMessage requests (to `chat`, or any) with `faults`."""
+        with self._lock:
+            (self._queue if chat is None else self._chat_queues[chat]).extend(faults)
+
+    def calls(self, method: str = "sendMessage") -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method]
+
+    def messages(self) -> list[Request]:
+        """sendMessage requests whose message was stored (delivered), in order."""
+        return [r for r in self.calls() if r.message is not None]
+
+    def texts(self) -> list[str]:
+        return [r.params["text"] for r in self.messages()]
+
+    # -- request handling (server threads) --------------------------------------
+
+    def _fault_for(self, chat: Any) -> Fault | None:
+        with self._lock:
+            if self._chat_queues.get(chat):
+                return self._chat_queues[chat].popleft()
+            if self._queue:
+                return self._queue.popleft()
+        return self.chat_faults.get(chat)
+
+    def _over_limit(self, chat: Any, now: float) -> bool:
+        """Record an accepted message, or say it breaks a flood limit."""
+        private = isinstance(chat, int) and chat > 0
+        rules = [("*", self.limits.overall)]
+        rules.append((chat, self.limits.private if private else self.limits.group))
+        with self._lock:
+            for key, (count, period) in rules:
+                recent = self._accepted[key]
+                while recent and recent[0] <= now - period:
+                    recent.popleft()
+                if len(recent) >= count:
+                    self.flood_429s += 1
+                    return True
+            for key, _ in rules:
+                self._accepted[key].append(now)
+        return False
+
+    def _check(self, params: dict[str, Any]) -> Fault | None:
+        chat, thread = params.get("chat_id"), params.get("message_thread_id")
+        if chat in self.migrated_chats:
+            return migrated(self.migrated_chats[chat])
+        if chat in self.unknown_chats:
+            return CHAT_NOT_FOUND
+        if chat in self.blocked_chats:
+            return BLOCKED
+        if thread is not None and (chat, thread) in self.missing_threads:
+            return THREAD_NOT_FOUND
+        if bad := _markup_error(params.get("text", ""), params.get("parse_mode")):
+            return Fault(400, f"Bad Request: can't parse entities: {bad}")
+        return None
+
+    def _store(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = params["chat_id"]
+        with self._lock:
+            self._next_id[chat] += 1
+            message_id = self._next_id[chat]
+        if isinstance(chat, str):
+            chat_json = {"id": -(10**12) - zlib.crc32(chat.encode()), "type": "channel"}
+            chat_json["username"] = chat.lstrip("@")
+        else:
+            chat_json = {"id": chat, "type": "private" if chat > 0 else "supergroup"}
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat_json,
+            "text": params.get("text", ""),
+        }
+        if params.get("message_thread_id") is not None:
+            message["message_thread_id"] = params["message_thread_id"]
+            message["is_topic_message"] = True
+        return message
+
+
+def _markup_error(text: str, parse_mode: str | None) -> str | None:
+    """A crude check of MarkdownV2 and HTML, enough to provoke Telegram's 400."""
+    if parse_mode == "MarkdownV2":
+        escaped = False
+        for offset, char in enumerate(text):
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char in _MARKDOWN_V2_RESERVED:
+                return (
+                    f"Character '{char}' is reserved and must be escaped with the "
+                    f"preceding '\\' (byte offset {offset})"
+                )
+    if parse_mode == "HTML" and "<" in _HTML_TAG.sub("", text):
+        return "Unsupported start tag at byte offset 0"
+    return None
+
+
+def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+    if content_type.startswith("application/json"):
+        return json.loads(body or b"{}")
+    params: dict[str, Any] = {}
+    for key, values in parse_qs(body.decode(), keep_blank_values=True).items():
+        value: Any = values[-1]
+        if key in _JSON_FIELDS:
+            value = json.loads(value)
+        elif key == "chat_id" and re.fullmatch(r"-?\d+", value):
+            value = int(value)
+        params[key] = value
+    return params
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "FakeBotApi/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+    def do_POST(self) -> None:
+        api: FakeBotApi = self.server.api  # type: ignore[attr-defined]
+        arrived, wall = time.monotonic(), time.time()
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        match = _PATH.match(self.path)
+        if not match:
+            self._error(Fault(404, "Not Found"))
+            return
+        token, method = match.groups()
+        params = _parse_body(self.headers.get("Content-Type", ""), body)
+        record = Request(method, token, params, arrived, wall)
+        with api._lock:
+            api.requests.append(record)
+        if token != api.token or not api.token_ok:
+            record.status = self._error(Fault(401, "Unauthorized"))
+        elif method == "getMe":
+            me = {"id": int(api.token.split(":")[0]), "is_bot": True}
+            me |= {"first_name": "Fake", "username": "fake_bot"}
+            record.status = self._answer(200, {"ok": True, "result": me})
+        elif method == "sendMessage":
+            self._send_message(api, record)
+        else:
+            record.status = self._error(Fault(404, "Not Found: method not found"))
+
+    def _send_message(self, api: FakeBotApi, record: Request) -> None:
+        chat = record.params.get("chat_id")
+        fault = api._fault_for(chat) or OK
+        if fault.status == 0:
+            fault = api._check(record.params) or fault
+        if fault.status == 0 and api.enforce_limits:
+            fault = too_many(1) if api._over_limit(chat, record.monotonic) else fault
+        if fault.status:
+            time.sleep(fault.delay)
+            record.status = self._error(fault)
+            return
+        record.message = api._store(record.params)
+        if fault.drop:
+            self.close_connection = True
+            return
+        time.sleep(fault.delay)
+        record.status = self._answer(200, {"ok": True, "result": record.message})
+
+    def _error(self, fault: Fault) -> int:
+        body: dict[str, Any] = {"ok": False, "error_code": fault.status}
+        body["description"] = fault.description
+        if fault.parameters:
+            body["parameters"] = fault.parameters
+        return self._answer(fault.status, body)
+
+    def _answer(self, status: int, body: dict[str, Any]) -> int:
+        data = json.dumps(body).encode()
+        with contextlib.suppress(OSError):  # the client may have given up already
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        return status

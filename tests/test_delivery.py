@@ -1,0 +1,524 @@
+"""Delivery through the real python-telegram-bot client against a fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import re
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fake_bot_api import (
+    BAD_GATEWAY,
+    CHAT_NOT_FOUND,
+    DROP_AFTER_STORE,
+    OK,
+    FakeBotApi,
+    FloodLimits,
+    slow,
+    too_many,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reminders.delivery import (
+    NOT_CONFIGURED,
+    DeliveryFailure,
+    SendResult,
+    TelegramSender,
+    split_text,
+    utf16_len,
+)
+from reminders.errors import ConfigError, TransientError
+from reminders.ratelimit import Limits, RateLimiter
+from reminders.targets import parse_target
+
+GROUP = -1001234567890
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as server:
+        yield server
+
+
+def make_sender(api: FakeBotApi, **options: Any) -> TelegramSender:
+    token = options.pop("token", api.token)
+    settings = {
+        "api_base_url": api.base_url,
+        "connect_timeout": 1,
+        "read_timeout": 1,
+        "deadline_s": 5,
+        "rng": random.Random(7),
+    }
+    return TelegramSender(token, **(settings | options))
+
+
+def send(
+    api: FakeBotApi,
+    to: str,
+    text: str,
+    thread: Any = None,
+    options: Any = None,
+    **kw: Any,
+) -> SendResult:
+    """Start a sender, send one reminder, close the sender."""
+
+    async def main() -> SendResult:
+        async with make_sender(api, **(options or {})) as sender:
+            return await sender.send(parse_target(to, thread), text, **kw)
+
+    return asyncio.run(main())
+
+
+def send_fails(api: FakeBotApi, to: str, text: str, **options: Any) -> DeliveryFailure:
+    with pytest.raises(DeliveryFailure) as caught:
+        send(api, to, text, options=options)
+    return caught.value
+
+
+# -- successful sends ------------------------------------------------------------------
+
+
+def test_send_records_exact_text_chat_thread_and_silence(api: FakeBotApi) -> None:
+    """A reminder arrives once, verbatim, in its topic, silent, without link preview."""
+    result = send(api, "-100123:topic:42", "⏰ Stand-up at https://x.test", silent=True)
+    [stored] = api.messages()
+    assert stored.params == {
+        "chat_id": -100123,
+        "text": "⏰ Stand-up at https://x.test",
+        "message_thread_id": 42,
+        "disable_notification": True,
+        "link_preview_options": {"is_disabled": True},
+    }
+    assert result == SendResult([1], -100123, attempts=["1: sent"])
+
+
+def test_link_preview_option_and_loud_send(api: FakeBotApi) -> None:
+    """link_preview=True leaves previews to Telegram; silent=False notifies."""
+    send(api, "@mychannel", "news", options={"link_preview": True})
+    [stored] = api.messages()
+    assert stored.params["chat_id"] == "@mychannel"
+    assert "link_preview_options" not in stored.params
+    assert stored.params.get("disable_notification", False) is False
+
+
+@pytest.mark.parametrize(
+    ("to", "thread", "chat", "expected_thread"),
+    [
+        ("-100123:topic:42", None, -100123, 42),
+        ("-100123:42", None, -100123, 42),
+        ("telegram:-100123", "42", -100123, 42),
+        ("-100123:topic:1", None, -100123, None),
+        ("-100123", 1, -100123, None),
+        ("tg:123456789", None, 123456789, None),
+    ],
+)
+def test_topic_forms_land_in_the_right_thread(
+    api: FakeBotApi, to: str, thread: Any, chat: int, expected_thread: int | None
+) -> None:
+    """Every OpenClaw topic form reaches its thread; the General topic goes without."""
+    send(api, to, "hi", thread)
+    [stored] = api.messages()
+    assert stored.params["chat_id"] == chat
+    assert stored.params.get("message_thread_id") == expected_thread
+    assert stored.message is not None
+    assert stored.message.get("message_thread_id") == expected_thread
+
+
+def test_valid_markup_is_sent_with_its_parse_mode(api: FakeBotApi) -> None:
+    """Markup Telegram accepts goes out once with the parse mode."""
+    result = send(api, "42", "<b>Pay rent</b>", parse_mode="HTML")
+    assert [c.params.get("parse_mode") for c in api.calls()] == ["HTML"]
+    assert not result.plain_fallback
+
+
+# -- retries ---------------------------------------------------------------------------
+
+
+def test_429_waits_retry_after_before_the_next_attempt(api: FakeBotApi) -> None:
+    """Flood control is honoured: the retry comes no sooner than retry_after."""
+    api.fail_next(too_many(1))
+    result = send(api, "42", "hello")
+    first, second = api.calls()
+    assert second.monotonic - first.monotonic >= 1.0
+    assert api.texts() == ["hello"]
+    assert result.attempts == ["1: 429 retry_after=1s", "2: sent"]
+
+
+def test_429_pauses_only_the_chat_it_concerns(api: FakeBotApi) -> None:
+    """While one chat waits out a 429, another chat is sent to at once."""
+    api.fail_next(too_many(1), chat=111)
+
+    async def main() -> None:
+        async with make_sender(api) as sender:
+            await asyncio.gather(
+                sender.send(parse_target("111"), "paused"),
+                sender.send(parse_target("222"), "free"),
+            )
+
+    asyncio.run(main())
+    arrivals = {r.params["text"]: r.monotonic for r in api.messages()}
+    first = api.calls()[0].monotonic
+    assert arrivals["free"] - first < 0.5
+    assert arrivals["paused"] - first >= 1.0
+
+
+def test_bad_gateway_is_retried(api: FakeBotApi) -> None:
+    """A 502 is temporary: the message is sent on the next attempt, once."""
+    api.fail_next(BAD_GATEWAY)
+    result = send(api, "42", "hello")
+    assert api.texts() == ["hello"]
+    assert result.attempts == ["1: NetworkError: Bad Gateway", "2: sent"]
+
+
+def test_transient_failures_stop_at_the_deadline(api: FakeBotApi) -> None:
+    """A chat that keeps answering 502 fails temporarily once deadline_s has passed."""
+    api.chat_faults[42] = BAD_GATEWAY
+    started = time.monotonic()
+    failure = send_fails(api, "42", "hello", deadline_s=1.0)
+    assert time.monotonic() - started < 2.5
+    assert (failure.permanent, failure.ambiguous) == (False, False)
+    assert failure.error_class == "NetworkError"
+    assert len(api.calls()) == len(failure.attempts) >= 2
+    assert failure.exit_code == 75
+
+
+def test_retry_after_beyond_the_deadline_fails_at_once(api: FakeBotApi) -> None:
+    """A retry_after longer than the deadline is not waited out."""
+    api.fail_next(too_many(30))
+    started = time.monotonic()
+    failure = send_fails(api, "42", "hello", deadline_s=2)
+    assert time.monotonic() - started < 1.0
+    assert (failure.permanent, failure.error_class) == (False, "RetryAfter")
+    assert failure.text == "Flood control: retry after 30s"
+
+
+def test_unreachable_server_during_send_is_temporary(api: FakeBotApi) -> None:
+    """Connection refused means nothing was sent: retried, then a temporary failure."""
+
+    async def main() -> None:
+        async with make_sender(api, deadline_s=0.6) as sender:
+            api.stop()
+            await sender.send(parse_target("42"), "hello")
+
+    with pytest.raises(DeliveryFailure) as caught:
+        asyncio.run(main())
+    assert (caught.value.permanent, caught.value.ambiguous) == (False, False)
+
+
+# -- ambiguous sends -------------------------------------------------------------------
+
+
+def test_dropped_connection_is_resent_at_least_once(api: FakeBotApi) -> None:
+    """on_ambiguous="resend": a send whose answer was lost is repeated (a duplicate
+    beats a lost reminder), so the message arrives twice."""
+    api.fail_next(DROP_AFTER_STORE)
+    result = send(api, str(GROUP), "take pills")
+    assert api.texts() == ["take pills", "take pills"]
+    assert result.message_ids == [2]
+    assert "may have arrived" in result.attempts[0]
+
+
+def test_dropped_connection_with_skip_is_not_resent(api: FakeBotApi) -> None:
+    """on_ambiguous="skip": the send fails as ambiguous; the message is stored once."""
+    api.fail_next(DROP_AFTER_STORE)
+    failure = send_fails(api, "42", "take pills", on_ambiguous="skip")
+    assert (failure.ambiguous, failure.permanent) == (True, True)
+    assert api.texts() == ["take pills"]
+    assert len(api.calls()) == 1
+
+
+def test_read_timeout_is_ambiguous(api: FakeBotApi) -> None:
+    """A reply slower than read_timeout may hide a delivered message."""
+    api.fail_next(slow(1.5))
+    failure = send_fails(api, "42", "hi", on_ambiguous="skip", read_timeout=0.5)
+    assert (failure.ambiguous, failure.error_class) == (True, "TimedOut")
+    assert api.texts() == ["hi"]
+
+
+# -- permanent failures ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("knob", "error_class", "text"),
+    [
+        ("unknown_chats", "BadRequest", "Chat not found"),
+        ("blocked_chats", "Forbidden", "Forbidden: bot was blocked by the user"),
+        ("token_revoked", "InvalidToken", "Unauthorized"),
+    ],
+)
+def test_permanent_errors_are_not_retried(
+    api: FakeBotApi, knob: str, error_class: str, text: str
+) -> None:
+    """Chat not found, a blocked bot and a revoked token fail after one request."""
+
+    async def main() -> None:
+        async with make_sender(api) as sender:
+            if knob == "token_revoked":
+                api.token_ok = False
+            else:
+                getattr(api, knob).add(42)
+            await sender.send(parse_target("42"), "hello")
+
+    with pytest.raises(DeliveryFailure) as caught:
+        asyncio.run(main())
+    failure = caught.value
+    assert len(api.calls()) == 1
+    assert (failure.permanent, failure.error_class, failure.text) == (
+        True,
+        error_class,
+        text,
+    )
+    assert failure.exit_code == 69
+    assert api.token not in str(failure)
+
+
+def test_rejected_token_at_start_is_a_config_error(api: FakeBotApi) -> None:
+    """A token Telegram rejects stops start() with a ConfigError after one getMe."""
+    sender = make_sender(api, token="999:WRONG")
+    with pytest.raises(ConfigError, match="REMINDERS_TELEGRAM_BOT_TOKEN") as caught:
+        asyncio.run(sender.start())
+    assert "999:WRONG" not in str(caught.value)
+    assert [r.method for r in api.requests] == ["getMe"]
+
+
+def test_unreachable_api_at_start_is_temporary() -> None:
+    """start() against a closed port raises TransientError (exit 75)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sender = TelegramSender("1:x", api_base_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(TransientError, match="Cannot reach"):
+        asyncio.run(sender.start())
+
+
+def test_no_token_fails_permanently_on_send(api: FakeBotApi) -> None:
+    """Without a token start() succeeds and send() says how to configure one."""
+    with pytest.raises(DeliveryFailure) as caught:
+        send(api, "42", "hello", options={"token": None})
+    assert str(caught.value) == NOT_CONFIGURED
+    assert caught.value.permanent
+    assert api.requests == []
+
+
+def test_partial_send_reports_the_parts_that_went_out(api: FakeBotApi) -> None:
+    """When a later part fails for good, sent_ids lists the parts already delivered."""
+    api.fail_next(OK, CHAT_NOT_FOUND)
+    failure = send_fails(api, str(GROUP), "x" * 5000)
+    assert failure.sent_ids == [1]
+    assert failure.permanent
+
+
+# -- fallbacks -------------------------------------------------------------------------
+
+
+def test_unescaped_markdown_falls_back_to_plain_text(api: FakeBotApi) -> None:
+    """MarkdownV2 Telegram cannot parse is resent as the same text without markup."""
+    text = "Call *Bob* at 10.30!"
+    result = send(api, "42", text, parse_mode="MarkdownV2")
+    rejected, accepted = api.calls()
+    assert rejected.params["parse_mode"] == "MarkdownV2"
+    assert rejected.message is None
+    assert "parse_mode" not in accepted.params
+    assert api.texts() == [text]
+    assert result.plain_fallback
+    assert "MarkdownV2" in result.warnings[0]
+
+
+def test_missing_topic_falls_back_to_the_chat(api: FakeBotApi) -> None:
+    """A deleted topic does not lose the reminder: it goes to the chat itself."""
+    api.missing_threads.add((-100123, 42))
+    result = send(api, "-100123:topic:42", "hi")
+    assert "message_thread_id" not in api.messages()[0].params
+    assert result.thread_dropped
+    assert "Topic 42" in result.warnings[0]
+
+
+def test_migrated_group_is_followed(api: FakeBotApi) -> None:
+    """A group upgraded to a supergroup gets the message at its new id."""
+    api.migrated_chats[-123] = -100999
+    result = send(api, "-123", "hi")
+    assert [m.params["chat_id"] for m in api.messages()] == [-100999]
+    assert result.chat_id == -100999
+    assert "-100999" in result.warnings[0]
+
+
+# -- long messages ---------------------------------------------------------------------
+
+
+def long_text() -> str:
+    lines = [f"{n:04d} {'word ' * (n % 17)}🎉 line" for n in range(400)]
+    return "\n".join(lines)[:10_000]
+
+
+def test_long_message_arrives_in_order_with_nothing_lost(api: FakeBotApi) -> None:
+    """A 10,000-character message arrives as ordered parts that join to the original."""
+    text = long_text()
+    seen: list[tuple[int, int]] = []
+
+    async def record(index: int, message_id: int) -> None:
+        seen.append((index, message_id))
+
+    result = send(api, str(GROUP), text, on_part=record)
+    texts = api.texts()
+    assert len(text) == 10_000
+    assert len(texts) == 3
+    assert "".join(texts) == text
+    assert all(utf16_len(t) <= 4096 for t in texts)
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+    assert result.message_ids == [1, 2, 3]
+
+
+def test_skip_parts_resumes_after_the_sent_parts(api: FakeBotApi) -> None:
+    """skip_parts=1 sends only the parts an earlier run did not deliver."""
+    text = long_text()
+    seen: list[int] = []
+    send(api, str(GROUP), text, skip_parts=1, on_part=lambda i, _m: seen.append(i))
+    parts = split_text(text)
+    assert api.texts() == parts[1:]
+    assert seen == [1, 2]
+
+
+# -- rate limits -----------------------------------------------------------------------
+
+
+def test_burst_is_paced_without_429s() -> None:
+    """20 private chats plus 5 sends to one chat, all at once, draw no 429."""
+    with FakeBotApi(enforce_limits=True) as api:
+
+        async def main() -> None:
+            async with make_sender(api) as sender:
+                sends = [
+                    sender.send(parse_target(str(1000 + n)), "a") for n in range(20)
+                ]
+                sends += [sender.send(parse_target("7"), f"b{n}") for n in range(5)]
+                await asyncio.gather(*sends)
+
+        started = time.monotonic()
+        asyncio.run(main())
+        assert time.monotonic() - started < 8
+        assert api.flood_429s == 0
+        assert len(api.messages()) == 25
+        to_seven = [r.monotonic for r in api.messages() if r.params["chat_id"] == 7]
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(to_seven))
+
+
+def test_group_and_overall_windows_are_held() -> None:
+    """With tighter limits, a group burst and a wide burst still draw no 429."""
+    limits = FloodLimits(overall=(8, 1.0), group=(3, 1.0))
+    with FakeBotApi(enforce_limits=True, limits=limits) as api:
+        limiter = RateLimiter(Limits(overall=(8, 1.0), group=(3, 1.0)))
+
+        async def main() -> None:
+            async with make_sender(api, limiter=limiter) as sender:
+                sends = [
+                    sender.send(parse_target(str(GROUP)), f"g{n}") for n in range(7)
+                ]
+                sends += [
+                    sender.send(parse_target(str(50 + n)), "p") for n in range(10)
+                ]
+                await asyncio.gather(*sends)
+
+        asyncio.run(main())
+        assert api.flood_429s == 0
+        assert len(api.messages()) == 17
+
+
+# -- the token stays secret ------------------------------------------------------------
+
+
+def test_token_is_never_logged(
+    api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx request lines are logged with the token replaced by ***."""
+
+    async def main() -> None:
+        async with make_sender(api) as sender:
+            logging.getLogger("httpx").setLevel(
+                logging.INFO
+            )  # as a debugging user might
+            await sender.send(parse_target("42"), "hello")
+
+    try:
+        with caplog.at_level(logging.DEBUG):
+            asyncio.run(main())
+    finally:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    assert "/bot***/sendMessage" in caplog.text
+    assert api.token not in caplog.text
+
+
+# -- split_text ------------------------------------------------------------------------
+
+
+def test_split_short_text_is_one_part() -> None:
+    """Text within the limit is not split."""
+    assert split_text("hello\nworld") == ["hello\nworld"]
+
+
+def test_split_prefers_line_breaks_then_spaces() -> None:
+    """A split falls after a line break when one is in reach, else after a space."""
+    assert split_text("aaaa bbbb\ncc dd", limit=12) == ["aaaa bbbb\n", "cc dd"]
+    assert split_text("aaaa bbbb cc", limit=10) == ["aaaa bbbb ", "cc"]
+    assert split_text("para one\n\nline\nmore", limit=16) == [
+        "para one\n\n",
+        "line\nmore",
+    ]
+
+
+def test_split_cuts_hard_when_there_is_no_break() -> None:
+    """A word longer than the limit is cut at the limit."""
+    assert split_text("x" * 10, limit=4) == ["xxxx", "xxxx", "xx"]
+
+
+def test_split_counts_utf16_and_never_splits_an_emoji() -> None:
+    """Emoji count two units; one straddling the limit moves to the next part."""
+    text = "a" * 4095 + "😀" + "b" * 10
+    first, second = split_text(text)
+    assert first == "a" * 4095
+    assert second == "😀" + "b" * 10
+    assert utf16_len("😀") == 2
+
+
+def test_split_keeps_emoji_sequences_together() -> None:
+    """A ZWJ family and a skin-toned hand are not cut apart at the limit."""
+    family = "👨\u200d👩\u200d👧"
+    parts = split_text("a" * 6 + family + "b", limit=10)
+    assert parts == ["a" * 6, family + "b"]
+    parts = split_text("a" * 7 + "👍🏽", limit=10)
+    assert parts == ["a" * 7, "👍🏽"]
+
+
+def test_split_drops_only_whitespace_parts() -> None:
+    """A part that would hold only whitespace is dropped; blank text gives no parts."""
+    assert split_text("abcd" + " " * 10, limit=4) == ["abcd"]
+    assert split_text("  \n ") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from([*"ab \n\t.é", "😀", "\u0301", "\u200d", "🏽"]),
+        max_size=120,
+    ),
+    limit=st.integers(min_value=2, max_value=20),
+)
+def test_split_loses_nothing_but_whitespace(text: str, limit: int) -> None:
+    """Parts fit the limit and keep order; only whitespace between them may go."""
+    parts = split_text(text, limit)
+    position = 0
+    for part in parts:
+        assert part.strip()
+        assert utf16_len(part) <= limit
+        found = text.find(part, position)
+        assert found >= position
+        assert not text[position:found].strip()
+        position = found + len(part)
+    assert not text[position:].strip()
+    assert re.sub(r"\s", "", "".join(parts)) == re.sub(r"\s", "", text)

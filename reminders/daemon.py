@@ -1,0 +1,423 @@
+"""The long-running scheduler: APScheduler fires, our tables decide and record.
+
+One APScheduler job per enabled reminder lives in a SQLAlchemyJobStore in the same
+SQLite file. That store is a cache: it is rebuilt from the `reminders` table on
+start and reconciled whenever the table changes. Only this process touches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from reminders import sdnotify, triggers
+from reminders.app import AppContext, anchor_of
+from reminders.clock import monotonic
+from reminders.config import bot_token, database_url, default_timezone, load_settings
+from reminders.errors import ConfigError, DaemonRunning, TransientError
+from reminders.firing import Firer
+from reminders.schema import Reminder
+from reminders.timeparse import parse_duration
+
+log = logging.getLogger("reminders.daemon")
+
+JOB_FUNC = "reminders.daemon:fire"
+HEARTBEAT_S = 5.0
+STALE_AFTER_S = 30.0
+STOP_GRACE_S = 30.0
+START_RETRY_S = 30.0
+META_HEARTBEAT = "daemon.heartbeat_ms"
+META_PID = "daemon.pid"
+META_STARTED = "daemon.started_ms"
+
+_current: Daemon | None = None
+
+
+async def fire(reminder_id: str) -> None:
+    """The APScheduler job target (stored by this text reference)."""
+    if _current is not None:
+        await _current.fire(reminder_id)
+
+
+def _tick() -> None:
+    if _current is not None:
+        _current.last_tick = monotonic()
+
+
+def lock_path(ctx: AppContext) -> str:
+    store_path = ctx.store.path
+    base = str(store_path) if store_path else str(ctx.paths.data_dir / "reminders")
+    return base + ".daemon.lock"
+
+
+def to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class Daemon:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.stop_event = asyncio.Event()
+        self.poke = asyncio.Event()
+        self.reload_requested = False
+        self.inflight: set[asyncio.Task[Any]] = set()
+        self.firing: set[str] = set()
+        self.resync: set[str] = set()
+        self.last_tick = monotonic()
+        self.started_ms = ctx.now_ms()
+        self.revision = 0
+        self.sender: Any = None
+        self.firer: Firer | None = None
+        self.scheduler: Any = None
+        self._data_version_conn: sqlite3.Connection | None = None
+
+    # -- the job target --------------------------------------------------------
+
+    async def fire(self, reminder_id: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+        self.firing.add(reminder_id)
+        try:
+            if self.firer is not None and not self.stop_event.is_set():
+                await self.firer.fire(reminder_id)
+        except Exception:
+            log.exception("firing %s failed", reminder_id)
+        finally:
+            self.firing.discard(reminder_id)
+            self.resync.add(reminder_id)
+            if task is not None:
+                self.inflight.discard(task)
+            self.poke.set()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def run(self) -> int:
+        global _current
+        _current = self
+        settings = self.ctx.settings
+        poll_s = parse_duration(settings.daemon.poll_interval) / 1000
+        await self._start_sender()
+        self.firer = self._make_firer()
+        await self.firer.recover()
+        self._write_meta_start()
+        self._start_scheduler()
+        self.revision = await asyncio.to_thread(self._last_revision)
+        count = await self.reconcile_all()
+        self.scheduler.resume()
+        self._install_signals()
+        sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
+        log.info(
+            "daemon ready: %d reminders scheduled, database %s", count, self.store.label
+        )
+        watchdog = sdnotify.watchdog_interval_s()
+        last_beat = 0.0
+        while not self.stop_event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.poke.wait(), timeout=poll_s)
+            self.poke.clear()
+            if self.stop_event.is_set():
+                break
+            if self.reload_requested:
+                await self.reload()
+            await self.reconcile_changes()
+            self.scheduler.wakeup()
+            now = monotonic()
+            if now - last_beat >= min(HEARTBEAT_S, watchdog or HEARTBEAT_S):
+                if now - self.last_tick > STALE_AFTER_S:
+                    log.error(
+                        "the scheduler stopped ticking; exiting so it is restarted"
+                    )
+                    await self.shutdown()
+                    return 1
+                await asyncio.to_thread(self._beat)
+                sdnotify.notify("WATCHDOG=1")
+                last_beat = now
+        await self.shutdown()
+        return 0
+
+    async def _start_sender(self) -> None:
+        from reminders.delivery import TelegramSender
+
+        settings = self.ctx.settings
+        token = bot_token(settings)
+        if not token:
+            log.warning(
+                "No Telegram bot token: reminders will be recorded as failed until one "
+                "is set. Set REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token in %s, "
+                "then restart the daemon (or send it SIGHUP).",
+                self.ctx.paths.config,
+            )
+        self.sender = TelegramSender(
+            token,
+            api_base_url=settings.telegram.api_base_url.rstrip("/"),
+            connect_timeout=settings.telegram.connect_timeout,
+            read_timeout=settings.telegram.read_timeout,
+            link_preview=settings.telegram.link_preview,
+            deadline_s=parse_duration(settings.delivery.deadline) / 1000,
+            on_ambiguous=settings.delivery.on_ambiguous,
+        )
+        while True:
+            try:
+                await self.sender.start()
+                return
+            except TransientError as exc:
+                log.warning("%s Retrying in %d s.", exc, START_RETRY_S)
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=START_RETRY_S)
+                return
+            except TimeoutError:
+                continue
+
+    def _make_firer(self) -> Firer:
+        settings = self.ctx.settings
+        return Firer(
+            self.store,
+            self.sender,
+            default_tz=default_timezone(settings),
+            catch_up_ms=parse_duration(settings.general.catch_up),
+            parse_mode=settings.telegram.parse_mode or None,
+            on_ambiguous=settings.delivery.on_ambiguous,
+            clock=self.ctx.clock,
+            started_ms=self.started_ms,
+        )
+
+    def _start_scheduler(self) -> None:
+        from apscheduler.executors.asyncio import AsyncIOExecutor
+        from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        engine = self.store.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.scheduler = AsyncIOScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=engine),
+                "internal": MemoryJobStore(),
+            },
+            executors={"default": AsyncIOExecutor()},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": None,
+            },
+            timezone=UTC,
+        )
+        self.scheduler.start(paused=True)
+        self.scheduler.add_job(
+            _tick,
+            "interval",
+            seconds=HEARTBEAT_S,
+            id="__heartbeat__",
+            jobstore="internal",
+            next_run_time=datetime.now(UTC),
+        )
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    def request_stop(self) -> None:
+        log.info("stopping: finishing sends in flight")
+        sdnotify.notify("STOPPING=1")
+        self.stop_event.set()
+        self.poke.set()
+
+    def request_reload(self) -> None:
+        self.reload_requested = True
+        self.poke.set()
+
+    async def reload(self) -> None:
+        self.reload_requested = False
+        try:
+            settings = load_settings(self.ctx.paths)
+        except ConfigError as exc:
+            log.error("config not reloaded: %s", exc)
+            return
+        old = self.ctx.settings
+        self.ctx.settings = settings
+        if settings.telegram != old.telegram or settings.delivery != old.delivery:
+            await self.sender.close()
+            await self._start_sender()
+        self.firer = self._make_firer()
+        log.info("configuration reloaded from %s", self.ctx.paths.config)
+
+    async def shutdown(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+        if self.inflight:
+            await asyncio.wait(set(self.inflight), timeout=STOP_GRACE_S)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.sender is not None:
+            await self.sender.close()
+        if self._data_version_conn is not None:
+            self._data_version_conn.close()
+        log.info("daemon stopped")
+
+    # -- reconciling the job store with the table -------------------------------
+
+    def _job_for(self, reminder: Reminder) -> dict[str, Any] | None:
+        due = reminder.state.nextRunAtMs
+        if not reminder.enabled or due is None:
+            return None
+        now = self.ctx.now_ms()
+        trigger = triggers.build_trigger(
+            reminder.schedule,
+            reminder_id=reminder.id,
+            default_tz=self.firer.default_tz if self.firer else "UTC",
+            anchor_ms=anchor_of(reminder),
+        )
+        # An overdue reminder runs at once; fire() works out late, catch-up or missed.
+        return {
+            "trigger": trigger,
+            "next_run_time": to_datetime(due if due > now else now),
+        }
+
+    def _sync_job(
+        self, reminder_id: str, reminder: Reminder | None, existing: Any
+    ) -> bool:
+        if reminder_id in self.firing:
+            return True  # its own write after the send brings it back here
+        wanted = self._job_for(reminder) if reminder is not None else None
+        if wanted is None:
+            if existing is not None:
+                self.scheduler.remove_job(reminder_id, jobstore="default")
+            return False
+        if (
+            existing is not None
+            and existing.next_run_time == wanted["next_run_time"]
+            and repr(existing.trigger) == repr(wanted["trigger"])
+        ):
+            return True
+        self.scheduler.add_job(
+            JOB_FUNC,
+            trigger=wanted["trigger"],
+            args=[reminder_id],
+            id=reminder_id,
+            name=reminder.name if reminder else reminder_id,
+            jobstore="default",
+            replace_existing=True,
+            next_run_time=wanted["next_run_time"],
+        )
+        return True
+
+    async def reconcile_all(self) -> int:
+        reminders = await asyncio.to_thread(self._all_enabled)
+        existing = {job.id: job for job in self.scheduler.get_jobs(jobstore="default")}
+        count = 0
+        for reminder in reminders:
+            count += self._sync_job(
+                reminder.id, reminder, existing.pop(reminder.id, None)
+            )
+        for job_id in existing:
+            self.scheduler.remove_job(job_id, jobstore="default")
+        return count
+
+    async def reconcile_changes(self) -> None:
+        """Sync the jobs of reminders written since the last revision seen."""
+        extra, self.resync = self.resync, set()
+        if not await asyncio.to_thread(self._data_changed) and not extra:
+            return
+        revision, ids, reminders = await asyncio.to_thread(
+            self._changed_reminders, extra
+        )
+        for reminder_id in ids:
+            existing = self.scheduler.get_job(reminder_id, jobstore="default")
+            self._sync_job(reminder_id, reminders.get(reminder_id), existing)
+        self.revision = revision
+
+    # -- database work, run in a thread ------------------------------------------
+
+    def _all_enabled(self) -> list[Reminder]:
+        with self.store.read() as conn:
+            return self.store.all(conn, include_disabled=False)
+
+    def _last_revision(self) -> int:
+        with self.store.read() as conn:
+            return self.store.last_revision(conn)
+
+    def _data_changed(self) -> bool:
+        """PRAGMA data_version on a private connection: O(1), whatever the table size."""
+        if self.store.path is None:
+            return True
+        if self._data_version_conn is None:
+            self._data_version_conn = sqlite3.connect(
+                self.store.path, check_same_thread=False, isolation_level=None
+            )
+            self._last_data_version = -1
+        value = self._data_version_conn.execute("PRAGMA data_version").fetchone()[0]
+        changed = value != self._last_data_version
+        self._last_data_version = value
+        return bool(changed)
+
+    def _changed_reminders(
+        self, extra: set[str]
+    ) -> tuple[int, list[str], dict[str, Reminder]]:
+        with self.store.read() as conn:
+            changes = self.store.changes_since(conn, self.revision)
+            ids = list(dict.fromkeys([c.reminder_id for c in changes] + sorted(extra)))
+            revision = changes[-1].revision if changes else self.revision
+            return revision, ids, self.store.get_many(conn, ids)
+
+    def _write_meta_start(self) -> None:
+        now = self.ctx.now_ms()
+        with self.store.write() as conn:
+            self.store.set_meta(conn, META_PID, str(os.getpid()))
+            self.store.set_meta(conn, META_STARTED, str(now))
+            self.store.set_meta(conn, META_HEARTBEAT, str(now))
+
+    def _beat(self) -> None:
+        now = self.ctx.now_ms()
+        with self.store.write() as conn:
+            self.store.set_meta(conn, META_HEARTBEAT, str(now))
+            self.store.prune_changes(conn, now - 86_400_000)
+
+
+def run_daemon(ctx: AppContext) -> int:
+    """Run in the foreground until SIGTERM/SIGINT; returns the exit code."""
+    from filelock import FileLock, Timeout
+
+    ctx.store  # noqa: B018 - open and migrate before anything else
+    lock = FileLock(lock_path(ctx), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        pid = _meta(ctx, META_PID)
+        raise DaemonRunning(
+            f"Another reminders daemon{f' (pid {pid})' if pid else ''} already runs on "
+            f"{ctx.store.label}. Stop it first, or check it with `reminders status`."
+        ) from None
+    try:
+        return asyncio.run(Daemon(ctx).run())
+    finally:
+        lock.release()
+
+
+def _meta(ctx: AppContext, key: str) -> str | None:
+    with ctx.store.read() as conn:
+        return ctx.store.get_meta(conn, key)
+
+
+def daemon_alive(ctx: AppContext) -> bool:
+    """True when some process holds the daemon lock on this database."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(lock_path(ctx), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+__all__ = ["Daemon", "daemon_alive", "database_url", "fire", "run_daemon"]

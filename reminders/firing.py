@@ -1,0 +1,436 @@
+"""Firing one reminder: decide the slot, claim the run, send, record the outcome.
+
+The decision (`plan_fire`) is pure. The rest keeps to design decision 6: a run is
+claimed (`sending`) in its own transaction before the HTTP call, becomes `sent`
+only with Telegram message ids, and no transaction is held open across a send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from reminders import triggers
+from reminders.app import anchor_of, next_run
+from reminders.errors import ValidationError
+from reminders.render import instant
+from reminders.schema import AtSchedule, Reminder, Run
+from reminders.store import Store
+from reminders.targets import parse_target
+from reminders.timeparse import format_duration
+
+if TYPE_CHECKING:
+    from reminders.delivery import SendResult
+
+log = logging.getLogger("reminders.fire")
+LATE_AFTER_MS = 60_000
+
+
+class Sender(Protocol):
+    async def send(self, target: Any, text: str, **options: Any) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class FirePlan:
+    """What to do when a reminder's job runs at `now`."""
+
+    slot: int | None  # the slot to deliver for; None: deliver nothing
+    trigger: str = "schedule"  # schedule | late | catch-up
+    missed_slot: int | None = None  # a `missed` run to record, if any
+    missed_note: str | None = None
+
+
+def plan_fire(
+    reminder: Reminder,
+    now_ms: int,
+    default_tz: str,
+    catch_up_ms: int,
+    started_ms: int | None = None,
+) -> FirePlan | None:
+    """Design decision 5 as a pure function. None: nothing is due (a stale job).
+
+    A run is late when its slot passed before the daemon started (it was down) or
+    when it starts more than a minute after its slot.
+    """
+    due = reminder.state.nextRunAtMs
+    if not reminder.enabled or due is None or due > now_ms:
+        return None
+
+    def kind(slot: int) -> str:
+        down = started_ms is not None and slot < started_ms
+        return "late" if down or now_ms - slot > LATE_AFTER_MS else "schedule"
+
+    if isinstance(reminder.schedule, AtSchedule):
+        return FirePlan(due, kind(due))
+    latest = triggers.previous_fire_ms(
+        reminder.schedule,
+        reminder_id=reminder.id,
+        default_tz=default_tz,
+        at_or_before_ms=now_ms,
+        anchor_ms=anchor_of(reminder),
+    )
+    latest = max(latest or due, due)
+    window = reminder.catchUpMs if reminder.catchUpMs is not None else catch_up_ms
+    skipped = _count_slots(reminder, default_tz, due, latest)
+    if now_ms - latest > window:
+        note = (
+            f"{skipped + 1} slot(s) from {instant(due, 'UTC')} missed; the latest was "
+            f"{format_duration(now_ms - latest)} ago, past the "
+            f"{format_duration(window)} catch-up window"
+        )
+        return FirePlan(None, missed_slot=latest, missed_note=note)
+    if latest == due:
+        return FirePlan(due, kind(due))
+    note = (
+        f"{skipped} earlier slot(s) missed; caught up once at {instant(latest, 'UTC')}"
+    )
+    return FirePlan(latest, "catch-up", missed_slot=due, missed_note=note)
+
+
+def _count_slots(reminder: Reminder, default_tz: str, first: int, last: int) -> int:
+    """How many slots lie in [first, last), counting at most 10,000."""
+    if last <= first:
+        return 0
+    times = triggers.upcoming_ms(
+        reminder.schedule,
+        reminder_id=reminder.id,
+        default_tz=default_tz,
+        after_ms=first - 1,
+        count=10_000,
+        anchor_ms=anchor_of(reminder),
+    )
+    return sum(1 for ms in times if ms < last)
+
+
+@dataclass
+class Outcome:
+    status: str  # sent | failed | skipped
+    message_ids: list[int]
+    error_class: str | None = None
+    error_text: str | None = None
+    attempts: int = 0
+    note: str | None = None
+    new_chat_id: int | str | None = None
+
+
+class Firer:
+    """Runs fires against one store and one sender; shared by the daemon and `run`."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        *,
+        default_tz: str,
+        catch_up_ms: int,
+        parse_mode: str | None,
+        on_ambiguous: str,
+        clock: Any,
+        started_ms: int | None = None,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.default_tz = default_tz
+        self.catch_up_ms = catch_up_ms
+        self.parse_mode = parse_mode
+        self.on_ambiguous = on_ambiguous
+        self.clock = clock
+        self.started_ms = started_ms
+
+    # -- scheduled fires -------------------------------------------------------
+
+    async def fire(self, reminder_id: str) -> Run | None:
+        now = self.clock.now_ms()
+        claimed = await asyncio.to_thread(self._claim_scheduled, reminder_id, now)
+        if claimed is None:
+            return None
+        reminder, run = claimed
+        return await self._deliver(reminder, run, advance=True)
+
+    def _claim_scheduled(
+        self, reminder_id: str, now: int
+    ) -> tuple[Reminder, Run] | None:
+        with self.store.write() as conn:
+            reminder = self.store.get(conn, reminder_id)
+            if reminder is None:
+                return None
+            plan = plan_fire(
+                reminder, now, self.default_tz, self.catch_up_ms, self.started_ms
+            )
+            if plan is None:
+                return None
+            if plan.missed_slot is not None:
+                self.store.insert_run(
+                    conn,
+                    reminder_id=reminder.id,
+                    reminder_name=reminder.name,
+                    scheduled_for_ms=plan.missed_slot,
+                    status="missed",
+                    trigger="schedule",
+                    finished_at_ms=now,
+                    note=plan.missed_note,
+                )
+                log.warning("%s (%s): %s", reminder.name, reminder.id, plan.missed_note)
+            if plan.slot is None:
+                reminder.state.nextRunAtMs = next_run(reminder, self.default_tz, now)
+                self.store.save(conn, reminder, now)
+                return None
+            run_id = self.store.insert_run(
+                conn,
+                reminder_id=reminder.id,
+                reminder_name=reminder.name,
+                scheduled_for_ms=plan.slot,
+                status="sending",
+                trigger=plan.trigger,
+                started_at_ms=now,
+            )
+            if run_id is None:
+                # This slot already has a run (a crash between claim and finish is
+                # recovered separately): move the reminder past it.
+                reminder.state.nextRunAtMs = next_run(reminder, self.default_tz, now)
+                self.store.save(conn, reminder, now)
+                return None
+            reminder.state.runningAtMs = now
+            self.store.save(conn, reminder, now)
+            run = self.store.get_run(conn, run_id)
+            assert run is not None
+            return reminder, run
+
+    # -- manual fires ----------------------------------------------------------
+
+    async def run_now(self, reminder: Reminder) -> Run:
+        """Deliver now without moving the schedule."""
+        now = self.clock.now_ms()
+
+        def claim() -> Run:
+            with self.store.write() as conn:
+                slot = now
+                while True:
+                    run_id = self.store.insert_run(
+                        conn,
+                        reminder_id=reminder.id,
+                        reminder_name=reminder.name,
+                        scheduled_for_ms=slot,
+                        status="sending",
+                        trigger="manual",
+                        started_at_ms=now,
+                    )
+                    if run_id is not None:
+                        break
+                    slot += 1
+                run = self.store.get_run(conn, run_id)
+                assert run is not None
+                return run
+
+        run = await asyncio.to_thread(claim)
+        return await self._deliver(reminder, run, advance=False)
+
+    # -- crash recovery --------------------------------------------------------
+
+    async def recover(self) -> list[Run]:
+        """Finish runs a crash left `sending`: resend the rest, or mark them skipped."""
+        stuck = await asyncio.to_thread(self._stuck_runs)
+        finished = []
+        for run in stuck:
+            reminder = await asyncio.to_thread(self._load, run.reminderId)
+            if reminder is None:
+                await asyncio.to_thread(
+                    self._finish_orphan, run, "the reminder was deleted meanwhile"
+                )
+                continue
+            if self.on_ambiguous == "skip":
+                outcome = Outcome(
+                    "failed",
+                    run.messageIds,
+                    "AmbiguousSend",
+                    "the daemon stopped mid-send; not resent (delivery.on_ambiguous = skip)",
+                    run.attempts,
+                )
+                done = await asyncio.to_thread(
+                    self._finish, reminder, run, outcome, run.trigger != "manual"
+                )
+            else:
+                log.warning(
+                    "resending %s (%s) for %s: the daemon stopped mid-send",
+                    reminder.name,
+                    reminder.id,
+                    instant(run.scheduledForMs, "UTC"),
+                )
+                done = await self._deliver(
+                    reminder, run, advance=run.trigger != "manual", resent=True
+                )
+            finished.append(done)
+        return finished
+
+    def _stuck_runs(self) -> list[Run]:
+        with self.store.read() as conn:
+            return self.store.runs_with_status(conn, "sending")
+
+    def _load(self, reminder_id: str) -> Reminder | None:
+        with self.store.read() as conn:
+            return self.store.get(conn, reminder_id)
+
+    def _finish_orphan(self, run: Run, why: str) -> None:
+        with self.store.write() as conn:
+            self.store.update_run(
+                conn,
+                run.id,
+                status="failed",
+                finished_at_ms=self.clock.now_ms(),
+                error_class="Orphaned",
+                error_text=why,
+            )
+
+    # -- delivery --------------------------------------------------------------
+
+    async def _deliver(
+        self, reminder: Reminder, run: Run, *, advance: bool, resent: bool = False
+    ) -> Run:
+        outcome = await self._send(reminder, run)
+        if resent:
+            outcome.note = _join(
+                outcome.note, "resent after the daemon stopped mid-send"
+            )
+        return await asyncio.to_thread(self._finish, reminder, run, outcome, advance)
+
+    async def _send(self, reminder: Reminder, run: Run) -> Outcome:
+        if not reminder.delivers:
+            return Outcome("skipped", [], note="delivery mode none: nothing sent")
+        delivery = reminder.delivery
+        try:
+            target = parse_target(
+                delivery.to if delivery else None,
+                delivery.threadId if delivery else None,
+            )
+        except ValidationError as exc:
+            return Outcome(
+                "failed",
+                [],
+                "NoTarget",
+                f"{exc} Fix it with `reminders edit {reminder.id} --to CHAT`.",
+            )
+        sent_ids = list(run.messageIds)
+
+        async def on_part(index: int, message_id: int) -> None:
+            sent_ids.append(message_id)
+            await asyncio.to_thread(self._record_part, run.id, list(sent_ids))
+
+        from reminders.delivery import DeliveryFailure
+
+        parse_mode = (
+            (delivery.parseMode if delivery else None) or self.parse_mode or None
+        )
+        try:
+            result = await self.sender.send(
+                target,
+                reminder.text,
+                parse_mode=parse_mode,
+                silent=bool(delivery and delivery.silent),
+                skip_parts=len(run.messageIds),
+                on_part=on_part,
+            )
+        except DeliveryFailure as failure:
+            return Outcome(
+                "failed",
+                sent_ids,
+                failure.error_class,
+                failure.text,
+                len(failure.attempts),
+                note="; ".join(failure.attempts) or None,
+            )
+        notes = list(result.warnings)
+        if result.plain_fallback:
+            notes.append("markup rejected; sent as plain text")
+        return Outcome(
+            "sent",
+            list(run.messageIds) + list(result.message_ids),
+            attempts=len(result.attempts),
+            note="; ".join(notes) or None,
+            new_chat_id=result.chat_id if result.chat_id != target.chat_id else None,
+        )
+
+    def _record_part(self, run_id: int, ids: list[int]) -> None:
+        with self.store.write() as conn:
+            self.store.update_run(conn, run_id, message_ids=ids)
+
+    def _finish(
+        self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
+    ) -> Run:
+        now = self.clock.now_ms()
+        with self.store.write() as conn:
+            self.store.update_run(
+                conn,
+                run.id,
+                status=outcome.status,
+                finished_at_ms=now,
+                message_ids=outcome.message_ids,
+                error_class=outcome.error_class,
+                error_text=outcome.error_text,
+                attempts=max(outcome.attempts, 1),
+                note=outcome.note,
+            )
+            current = self.store.get(conn, reminder.id)
+            if current is not None:
+                self._apply_outcome(conn, current, run, outcome, advance, now)
+            done = self.store.get_run(conn, run.id)
+        assert done is not None
+        self._log(reminder, done)
+        return done
+
+    def _apply_outcome(
+        self,
+        conn: Any,
+        reminder: Reminder,
+        run: Run,
+        outcome: Outcome,
+        advance: bool,
+        now: int,
+    ) -> None:
+        state = reminder.state
+        ok = outcome.status in ("sent", "skipped")
+        state.runningAtMs = None
+        state.lastRunAtMs = run.startedAtMs or now
+        state.lastDurationMs = now - (run.startedAtMs or now)
+        state.lastRunStatus = state.lastStatus = "ok" if ok else "error"
+        state.lastError = None if ok else f"{outcome.error_class}: {outcome.error_text}"
+        state.consecutiveErrors = 0 if ok else (state.consecutiveErrors or 0) + 1
+        state.lastDelivered = outcome.status == "sent"
+        state.lastDeliveryStatus = {
+            "sent": "delivered",
+            "skipped": "not-requested",
+        }.get(outcome.status, "not-delivered")
+        state.lastDeliveryError = None if ok else outcome.error_text
+        if outcome.new_chat_id is not None and reminder.delivery is not None:
+            reminder.delivery.to = str(outcome.new_chat_id)
+        if advance:
+            if isinstance(reminder.schedule, AtSchedule):
+                if ok and reminder.deleteAfterRun:
+                    self.store.delete(conn, reminder.id, now)
+                    return
+                reminder.enabled = False
+                state.nextRunAtMs = None
+            else:
+                state.nextRunAtMs = next_run(
+                    reminder, self.default_tz, max(now, run.scheduledForMs)
+                )
+        self.store.save(conn, reminder, now)
+
+    @staticmethod
+    def _log(reminder: Reminder, run: Run) -> None:
+        lateness = run.lateness_ms or 0
+        log.info(
+            "fired %s (%s) scheduled %s late %dms: %s%s%s",
+            reminder.name,
+            reminder.id,
+            instant(run.scheduledForMs, "UTC"),
+            lateness,
+            run.status,
+            f" messages {run.messageIds}" if run.messageIds else "",
+            f" error {run.errorClass}: {run.errorText}" if run.errorClass else "",
+        )
+
+
+def _join(*parts: str | None) -> str | None:
+    return "; ".join(part for part in parts if part) or None

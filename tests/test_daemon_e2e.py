@@ -1,0 +1,219 @@
+"""The daemon as a user runs it: a real subprocess, the CLI, a fake Telegram."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import (
+    DaemonProcess,
+    reminders_cmd,
+    subprocess_env,
+    wait_until,
+)
+from tests.fake_bot_api import TOKEN, FakeBotApi
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as api:
+        yield api
+
+
+class Setup:
+    def __init__(self, home: Path, api: FakeBotApi, procs: list[Any]) -> None:
+        self.home = home
+        self.api = api
+        self.procs = procs
+        self.env = subprocess_env(home, REMINDERS_GENERAL_TIMEZONE="UTC")
+        (home / "config.toml").write_text(
+            "[telegram]\n"
+            f'bot_token = "{TOKEN}"\n'
+            f'api_base_url = "{api.base_url}"\n'
+            "read_timeout = 2\nconnect_timeout = 2\n"
+            "[daemon]\n"
+            'poll_interval = "0.5s"\n'
+            "[delivery]\n"
+            'deadline = "5s"\n'
+        )
+
+    def cli(self, *args: str, code: int = 0) -> str:
+        result = reminders_cmd(self.home, *args, env=self.env)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--json"))
+
+    def start(self) -> DaemonProcess:
+        daemon = DaemonProcess(self.home, self.env, self.procs)
+        daemon.wait_for("daemon ready")
+        return daemon
+
+    def runs(self, ref: str | None = None) -> list[dict[str, Any]]:
+        return self.cli_json("runs", *([ref] if ref else []), "--limit", "1000")
+
+
+@pytest.fixture
+def setup(home: Path, telegram: FakeBotApi, stopper: list[Any]) -> Setup:
+    return Setup(home, telegram, stopper)
+
+
+def test_one_shot_arrives_once_and_is_deleted(setup: Setup) -> None:
+    """A one-shot due in 2 s arrives once, exactly as written, then is gone."""
+    daemon = setup.start()
+    added = setup.cli_json(
+        "add", "--at", "2s", "--system-event", "Stand up ☕\nand stretch", "--to", "4242"
+    )
+    wait_until(lambda: setup.api.messages(), timeout=10)
+    time.sleep(1.5)
+    [message] = setup.api.messages()
+    assert message.params["text"] == "Stand up ☕\nand stretch"
+    assert str(message.params["chat_id"]) == "4242"
+    assert setup.cli_json("list", "--all") == []
+    [run] = setup.runs()
+    assert run["reminderId"] == added["id"] and run["status"] == "sent"
+    assert run["messageIds"] == [message.message["message_id"]]
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+
+
+def test_one_shot_kept_after_run_is_disabled(setup: Setup) -> None:
+    """--keep-after-run leaves the one-shot stored, disabled, with its state."""
+    setup.start()
+    added = setup.cli_json(
+        "add", "--at", "1s", "--message", "kept", "--to", "77", "--keep-after-run"
+    )
+    wait_until(lambda: setup.cli_json("show", added["id"])["state"].get("lastRunStatus"))
+    shown = setup.cli_json("show", added["id"])
+    assert shown["enabled"] is False
+    assert shown["state"]["lastRunStatus"] == "ok"
+    assert shown["state"]["lastDeliveryStatus"] == "delivered"
+    assert "nextRunAtMs" not in shown["state"]
+    assert setup.api.texts() == ["kept"]
+
+
+def test_every_second_stays_on_its_grid(setup: Setup) -> None:
+    """An `every 1s` reminder fires on anchor + k seconds, slot after slot."""
+    setup.start()
+    added = setup.cli_json("add", "--every", "1s", "--message", "tick", "--to", "5")
+    anchor = added["schedule"]["anchorMs"]
+    wait_until(lambda: len(setup.api.messages()) >= 6, timeout=20)
+    slots = sorted(run["scheduledForMs"] for run in setup.runs() if run["status"] == "sent")
+    assert all((slot - anchor) % 1000 == 0 for slot in slots)
+    steps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert steps[:5] == [1000] * 5, slots
+
+
+def test_changes_while_running_take_effect(setup: Setup) -> None:
+    """Added while running: arrives. Disabled or removed before its time: never does."""
+    setup.start()
+    setup.cli("add", "--name", "gone", "--at", "3s", "--message", "removed", "--to", "1")
+    setup.cli("add", "--name", "off", "--at", "3s", "--message", "disabled", "--to", "1")
+    setup.cli("add", "--name", "on", "--at", "3s", "--message", "arrives", "--to", "1")
+    setup.cli("rm", "gone")
+    setup.cli("disable", "off")
+    wait_until(lambda: setup.api.messages(), timeout=10)
+    time.sleep(2)
+    assert setup.api.texts() == ["arrives"]
+
+
+def test_restart_after_sigkill_delivers_missed_once(setup: Setup) -> None:
+    """After SIGKILL, a one-shot that came due arrives once, marked late; a recurring
+    reminder catches up once, not once per missed slot."""
+    daemon = setup.start()
+    recurring = setup.cli_json("add", "--every", "1s", "--message", "tick", "--to", "9")
+    wait_until(lambda: setup.api.messages(), timeout=10)
+    daemon.signal(signal.SIGKILL)
+    daemon.wait()
+    killed_at = time.time() * 1000
+    one_shot = setup.cli_json("add", "--at", "1s", "--message", "while down", "--to", "8")
+    time.sleep(4)
+    sent_before = len(setup.api.texts())
+    setup.start()
+    wait_until(lambda: "while down" in setup.api.texts(), timeout=10)
+    time.sleep(2)
+    assert setup.api.texts().count("while down") == 1
+    [late] = setup.runs(one_shot["id"])
+    assert late["status"] == "sent" and late["trigger"] == "late"
+    history = setup.runs(recurring["id"])
+    caught = [run for run in history if run["trigger"] == "catch-up"]
+    missed = [run for run in history if run["status"] == "missed"]
+    assert len(caught) == 1 and caught[0]["status"] == "sent"
+    assert len(missed) == 1 and "earlier slot(s) missed" in missed[0]["note"]
+    in_gap = [
+        run for run in history
+        if run["status"] == "sent" and killed_at + 1000 < run["scheduledForMs"]
+        < caught[0]["scheduledForMs"]
+    ]
+    assert in_gap == []
+    assert len(setup.api.texts()) > sent_before
+
+
+def test_chat_not_found_fails_that_reminder_only(setup: Setup) -> None:
+    """A 400 "chat not found" ends that run failed with the reason; others go on."""
+    setup.api.unknown_chats.add(404)
+    setup.start()
+    bad = setup.cli_json("add", "--at", "1s", "--message", "lost", "--to", "404")
+    setup.cli("add", "--at", "2s", "--message", "fine", "--to", "200")
+    wait_until(lambda: "fine" in setup.api.texts(), timeout=10)
+    wait_until(lambda: setup.runs(bad["id"]), timeout=5)
+    [run] = setup.runs(bad["id"])
+    assert run["status"] == "failed"
+    assert "chat not found" in run["errorText"].lower()
+    shown = setup.cli_json("show", bad["id"])
+    assert shown["enabled"] is False and "chat not found" in shown["state"]["lastError"].lower()
+    assert len(setup.api.calls()) == 2  # not retried
+
+
+def test_without_a_token_it_starts_and_records_failures(setup: Setup, home: Path) -> None:
+    """No bot token: the daemon starts, says how to add one, and runs fail clearly."""
+    (home / "config.toml").write_text(
+        (home / "config.toml").read_text().replace(f'bot_token = "{TOKEN}"\n', "")
+    )
+    daemon = setup.start()
+    assert "REMINDERS_TELEGRAM_BOT_TOKEN" in daemon.log
+    added = setup.cli_json("add", "--at", "1s", "--message", "x", "--to", "1")
+    run = wait_until(lambda: setup.runs(added["id"]), timeout=10)[0]
+    assert run["status"] == "failed" and "token" in run["errorText"].lower()
+    assert setup.api.calls() == []
+
+
+def test_second_daemon_refuses_and_signals_behave(setup: Setup) -> None:
+    """A second daemon on the same database exits 75; SIGHUP reloads; SIGTERM exits 0."""
+    daemon = setup.start()
+    second = reminders_cmd(setup.home, "daemon", env=setup.env, timeout=30)
+    assert second.returncode == 75
+    assert "already runs" in second.stderr and "Traceback" not in second.stderr
+    status = setup.cli_json("status")
+    assert status["daemon"] == "running" and status["pid"] == daemon.proc.pid
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("configuration reloaded")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert "daemon stopped" in daemon.log
+    stopped = reminders_cmd(setup.home, "status", env=setup.env)
+    assert stopped.returncode == 69 and "stopped" in stopped.stdout
+
+
+def test_run_now_and_send_test(setup: Setup) -> None:
+    """`run` delivers at once without moving the schedule; `send-test` checks a chat."""
+    added = setup.cli_json("add", "--every", "1d", "--message", "daily", "--to", "31")
+    setup.cli("run", added["id"])
+    assert setup.api.texts() == ["daily"]
+    assert setup.cli_json("show", added["id"])["state"]["nextRunAtMs"] == (
+        added["state"]["nextRunAtMs"]
+    )
+    assert "Sent to 31" in setup.cli("send-test", "--to", "31")
+    setup.api.unknown_chats.add(13)
+    result = reminders_cmd(setup.home, "send-test", "--to", "13", env=setup.env)
+    assert result.returncode == 69 and "Chat not found" in result.stderr
+

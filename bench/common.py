@@ -1,0 +1,139 @@
+"""Helpers the benchmarks share: a populated home, a daemon process, statistics."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from reminders.migrate import open_store  # noqa: E402
+from reminders.schema import Reminder  # noqa: E402
+from reminders.store import sqlite_url  # noqa: E402
+from tests.fake_bot_api import TOKEN, FakeBotApi  # noqa: E402
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def write_config(home: Path, api: FakeBotApi, poll: str = "1s") -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[general]\ntimezone = "UTC"\n[telegram]\nbot_token = "{TOKEN}"\n'
+        f'api_base_url = "{api.base_url}"\n[daemon]\npoll_interval = "{poll}"\n'
+    )
+
+
+def reminder(name: str, schedule: dict, chat: int, created: int, next_ms: int | None) -> Reminder:
+    return Reminder.model_validate({
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "createdAtMs": created,
+        "updatedAtMs": created,
+        "schedule": schedule,
+        "payload": {"kind": "systemEvent", "text": name},
+        "delivery": {"mode": "announce", "channel": "telegram", "to": str(chat)},
+        "deleteAfterRun": True if schedule["kind"] == "at" else None,
+        "state": {"nextRunAtMs": next_ms},
+    })
+
+
+def populate_idle(home: Path, count: int) -> None:
+    """`count` daily cron reminders that do not fire during a benchmark."""
+    store = open_store(sqlite_url(home / "reminders.db"))
+    created = now_ms()
+    with store.write() as conn:
+        for i in range(count):
+            hour, minute = divmod(i % 1440, 60)
+            slot = _next_daily(created, hour, minute)
+            if slot - created < 15 * 60_000:  # keep clear of the measurement window
+                slot += 86_400_000
+            store.save(
+                conn,
+                reminder(f"idle {i}", {"kind": "cron", "expr": f"{minute} {hour} * * *",
+                                       "tz": "UTC", "staggerMs": 0}, 1000 + i, created, slot),
+                created,
+            )
+    store.close()
+
+
+def _next_daily(after: int, hour: int, minute: int) -> int:
+    day = after - after % 86_400_000
+    slot = day + (hour * 60 + minute) * 60_000
+    return slot if slot > after else slot + 86_400_000
+
+
+def add_one_shots(home: Path, times: list[int], chat_base: int = 500_000) -> None:
+    store = open_store(sqlite_url(home / "reminders.db"))
+    created = now_ms()
+    with store.write() as conn:
+        for i, at in enumerate(times):
+            from reminders.schema import ms_to_iso
+
+            store.save(conn, reminder(f"due {i}", {"kind": "at", "at": ms_to_iso(at)},
+                                      chat_base + i, created, at), created)
+    store.close()
+
+
+class Daemon:
+    def __init__(self, home: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+        env["REMINDERS_HOME"] = str(home)
+        self.started = time.monotonic()
+        self.log = home / "daemon.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reminders", "daemon"],
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log.open("w"),
+        )
+
+    def wait_ready(self, timeout: float = 300) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "daemon ready" in self.log.read_text():
+                return time.monotonic() - self.started
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.log.read_text())
+            time.sleep(0.02)
+        raise TimeoutError("daemon not ready")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return (f"median {statistics.median(values):.1f}  p99 {pct(values, 99):.1f}  "
+            f"min {min(values):.1f}  max {max(values):.1f}  (n={len(values)})")

@@ -26,10 +26,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
-from croniter import croniter
-from croniter.croniter import CroniterError
-
 from reminders.errors import ScheduleError
 from reminders.schema import AtSchedule, CronSchedule, EverySchedule
 
@@ -76,6 +72,9 @@ def _parse_cron(expr: str) -> tuple[str, bool, bool]:
         raise ScheduleError(
             f"Invalid cron expression {expr!r}: a step of 0. {CRON_HELP}"
         )
+    from croniter import croniter
+    from croniter.croniter import CroniterError
+
     if not croniter.is_valid(normalised, second_at_beginning=seconds):
         raise ScheduleError(
             f"Invalid cron expression {expr!r}: a field is out of range or unreadable. "
@@ -131,6 +130,8 @@ def _cron_iter(
     expr, seconds, fixed_hour = _parse_cron(" ".join(schedule.expr.split()))
     zone = validate_tz(schedule.tz or default_tz)
     start = datetime.fromtimestamp(start_ms // 1000, tz=zone)
+    from croniter import croniter
+
     it = croniter(
         expr,
         start,
@@ -243,14 +244,18 @@ def upcoming_ms(
 
 
 # -- APScheduler triggers ---------------------------------------------------------
+#
+# The classes subclass APScheduler's BaseTrigger, which only the daemon needs: they
+# are built on first access (module __getattr__), so the CLI never imports
+# APScheduler. Pickle finds them by their module-level names all the same.
 
 
 def _ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
 
 
-class ReminderTrigger(BaseTrigger):  # type: ignore[misc]
-    """An APScheduler trigger over the functions above; plain, picklable state."""
+class _TriggerMethods:
+    """The behaviour of every reminder trigger; mixed into APScheduler's BaseTrigger."""
 
     def __init__(
         self,
@@ -266,8 +271,10 @@ class ReminderTrigger(BaseTrigger):  # type: ignore[misc]
 
     def _model(self) -> Schedule:
         kind = self.schedule.get("kind")
-        model = {"at": AtSchedule, "every": EverySchedule, "cron": CronSchedule}[kind]
-        return model.model_validate(self.schedule)  # type: ignore[no-any-return]
+        model = {"at": AtSchedule, "every": EverySchedule, "cron": CronSchedule}[
+            str(kind)
+        ]
+        return model.model_validate(self.schedule)  # type: ignore[attr-defined,no-any-return]
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -313,16 +320,34 @@ class ReminderTrigger(BaseTrigger):  # type: ignore[misc]
     __str__ = __repr__
 
 
-class AtTrigger(ReminderTrigger):
-    """Fires once."""
+_DOCS = {
+    "ReminderTrigger": "An APScheduler trigger over the functions above.",
+    "AtTrigger": "Fires once.",
+    "EveryTrigger": "Fires on a fixed grid from its anchor.",
+    "CronTrigger": "Fires on cron slots in its zone, plus the stagger offset.",
+}
+_KINDS = {"at": "AtTrigger", "every": "EveryTrigger", "cron": "CronTrigger"}
 
 
-class EveryTrigger(ReminderTrigger):
-    """Fires on a fixed grid from its anchor."""
+@lru_cache(maxsize=1)
+def _classes() -> dict[str, type]:
+    from apscheduler.triggers.base import BaseTrigger
+
+    base = type("ReminderTrigger", (_TriggerMethods, BaseTrigger), {})
+    classes = {"ReminderTrigger": base}
+    for name in _KINDS.values():
+        classes[name] = type(name, (base,), {})
+    for name, cls in classes.items():
+        cls.__module__ = __name__
+        cls.__qualname__ = name
+        cls.__doc__ = _DOCS[name]
+    return classes
 
 
-class CronTrigger(ReminderTrigger):
-    """Fires on cron slots in its zone, plus the stagger offset."""
+def __getattr__(name: str) -> type:
+    if name in _DOCS:
+        return _classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_trigger(
@@ -331,8 +356,9 @@ def build_trigger(
     reminder_id: str,
     default_tz: str,
     anchor_ms: int | None = None,
-) -> ReminderTrigger:
-    cls = {"at": AtTrigger, "every": EveryTrigger, "cron": CronTrigger}[schedule.kind]
+) -> Any:
+    """The APScheduler trigger for a schedule (an AtTrigger, EveryTrigger or CronTrigger)."""
+    cls = _classes()[_KINDS[schedule.kind]]
     return cls(
         schedule.model_dump(exclude_none=True), reminder_id, default_tz, anchor_ms
     )

@@ -126,16 +126,16 @@ def status(ctx: AppContext, as_json: bool) -> None:
 @pass_app
 def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
     """Run history: scheduled-for, lateness, status, message ids, error."""
-    reminder_id = None
+    reminder_id, deleted = None, False
     if ref:
         try:
             reminder_id = app.resolve(ctx, ref).id
         except ReminderNotFound:
-            reminder_id = ref  # a deleted reminder keeps its history
+            reminder_id, deleted = ref, True  # a deleted reminder keeps its history
     with ctx.store.read() as conn:
         history = ctx.store.runs(conn, reminder_id, limit=limit)
-    if ref and not history and reminder_id == ref:
-        raise ReminderNotFound(ref)
+    if deleted and not history:
+        raise ReminderNotFound(ref or "")
     if as_json:
         echo_json([run.model_dump(exclude_none=True) for run in history])
         return

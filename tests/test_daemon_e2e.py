@@ -17,7 +17,7 @@ from tests.conftest import (
     subprocess_env,
     wait_until,
 )
-from tests.fake_bot_api import TOKEN, FakeBotApi
+from tests.fake_bot_api import TOKEN, FakeBotApi, slow
 
 pytestmark = pytest.mark.slow
 
@@ -217,3 +217,56 @@ def test_run_now_and_send_test(setup: Setup) -> None:
     result = reminders_cmd(setup.home, "send-test", "--to", "13", env=setup.env)
     assert result.returncode == 69 and "Chat not found" in result.stderr
 
+
+
+def test_sigterm_finishes_the_send_in_flight(setup: Setup) -> None:
+    """SIGTERM during a slow send waits for it, records it sent, and exits 0."""
+    setup.api.fail_next(slow(1.5))
+    daemon = setup.start()
+    added = setup.cli_json("add", "--at", "1s", "--message", "slow one", "--to", "3")
+    wait_until(lambda: setup.api.calls(), timeout=10)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    [run] = setup.runs(added["id"])
+    assert run["status"] == "sent" and run["messageIds"]
+
+
+def test_sighup_rereads_the_config(setup: Setup, home: Path) -> None:
+    """After SIGHUP a changed config takes effect without a restart."""
+    daemon = setup.start()
+    with FakeBotApi() as other:
+        config = home / "config.toml"
+        config.write_text(config.read_text().replace(setup.api.base_url, other.base_url))
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for("configuration reloaded")
+        setup.cli("add", "--at", "1s", "--message", "to the new server", "--to", "2")
+        wait_until(lambda: other.texts(), timeout=10)
+        assert other.texts() == ["to the new server"]
+        assert setup.api.texts() == []
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+
+
+@pytest.mark.parametrize("policy", ["resend", "skip"])
+def test_crash_mid_send_follows_on_ambiguous(setup: Setup, home: Path, policy: str) -> None:
+    """A send cut off by SIGKILL is resent on start (at-least-once) or marked failed."""
+    config = home / "config.toml"
+    config.write_text(config.read_text() + f'on_ambiguous = "{policy}"\n')
+    setup.api.fail_next(slow(5))
+    daemon = setup.start()
+    added = setup.cli_json("add", "--at", "1s", "--message", "cut off", "--to", "6")
+    wait_until(lambda: setup.api.messages(), timeout=10)  # stored, answer pending
+    daemon.signal(signal.SIGKILL)
+    daemon.wait()
+    [stuck] = setup.runs(added["id"])
+    assert stuck["status"] == "sending"
+    setup.start()
+    run = wait_until(
+        lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"], timeout=10
+    )[0]
+    if policy == "resend":
+        assert run["status"] == "sent" and "resent" in run["note"]
+        assert setup.api.texts() == ["cut off", "cut off"]
+    else:
+        assert run["status"] == "failed" and run["errorClass"] == "AmbiguousSend"
+        assert setup.api.texts() == ["cut off"]

@@ -32,6 +32,10 @@ HEARTBEAT_S = 5.0
 STALE_AFTER_S = 30.0
 STOP_GRACE_S = 30.0
 START_RETRY_S = 30.0
+# APScheduler sleeps on the monotonic clock, which stands still while a laptop is
+# suspended; a wall-clock jump, or this interval at the latest, wakes it to re-check.
+SAFETY_WAKEUP_S = 30.0
+CLOCK_JUMP_MS = 1000
 META_HEARTBEAT = "daemon.heartbeat_ms"
 META_PID = "daemon.pid"
 META_STARTED = "daemon.started_ms"
@@ -72,6 +76,8 @@ class Daemon:
         self.resync: set[str] = set()
         self.last_tick = monotonic()
         self.started_ms = ctx.now_ms()
+        self.last_wakeup = monotonic()
+        self._wall_mark = (ctx.now_ms(), monotonic())
         self.revision = 0
         self.sender: Any = None
         self.firer: Firer | None = None
@@ -128,7 +134,9 @@ class Daemon:
             if self.reload_requested:
                 await self.reload()
             await self.reconcile_changes()
-            self.scheduler.wakeup()
+            if self._clock_jumped() or monotonic() - self.last_wakeup > SAFETY_WAKEUP_S:
+                self.last_wakeup = monotonic()
+                self.scheduler.wakeup()
             now = monotonic()
             if now - last_beat >= min(HEARTBEAT_S, watchdog or HEARTBEAT_S):
                 if now - self.last_tick > STALE_AFTER_S:
@@ -250,6 +258,13 @@ class Daemon:
         self.firer = self._make_firer()
         log.info("configuration reloaded from %s", self.ctx.paths.config)
 
+    def _clock_jumped(self) -> bool:
+        """True when wall time moved unlike monotonic time (suspend, clock set)."""
+        wall, mono = self.ctx.now_ms(), monotonic()
+        last_wall, last_mono = self._wall_mark
+        self._wall_mark = (wall, mono)
+        return abs((wall - last_wall) - (mono - last_mono) * 1000) > CLOCK_JUMP_MS
+
     async def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
@@ -325,7 +340,7 @@ class Daemon:
     async def reconcile_changes(self) -> None:
         """Sync the jobs of reminders written since the last revision seen."""
         extra, self.resync = self.resync, set()
-        if not await asyncio.to_thread(self._data_changed) and not extra:
+        if not self._data_changed() and not extra:  # one PRAGMA: cheap enough inline
             return
         revision, ids, reminders = await asyncio.to_thread(
             self._changed_reminders, extra
@@ -351,7 +366,7 @@ class Daemon:
             return True
         if self._data_version_conn is None:
             self._data_version_conn = sqlite3.connect(
-                self.store.path, check_same_thread=False, isolation_level=None
+                self.store.path, isolation_level=None
             )
             self._last_data_version = -1
         value = self._data_version_conn.execute("PRAGMA data_version").fetchone()[0]

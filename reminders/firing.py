@@ -412,9 +412,13 @@ class Firer:
                 reminder.enabled = False
                 state.nextRunAtMs = None
             else:
-                state.nextRunAtMs = next_run(
-                    reminder, self.default_tz, max(now, run.scheduledForMs)
-                )
+                # From the slot just served, not from now: slots that passed
+                # meanwhile (a long retry, a crash) then go through plan_fire's
+                # catch-up-or-missed rule instead of vanishing. An edit made
+                # during the send starts afresh from now.
+                edited = reminder.updatedAtMs > (run.startedAtMs or now)
+                after = now if edited else run.scheduledForMs
+                state.nextRunAtMs = next_run(reminder, self.default_tz, after)
         self.store.save(conn, reminder, now)
 
     @staticmethod

@@ -17,7 +17,7 @@ from tests.conftest import (
     subprocess_env,
     wait_until,
 )
-from tests.fake_bot_api import TOKEN, FakeBotApi, slow
+from tests.fake_bot_api import TOKEN, FakeBotApi, slow, too_many
 
 pytestmark = pytest.mark.slow
 
@@ -270,3 +270,40 @@ def test_crash_mid_send_follows_on_ambiguous(setup: Setup, home: Path, policy: s
     else:
         assert run["status"] == "failed" and run["errorClass"] == "AmbiguousSend"
         assert setup.api.texts() == ["cut off"]
+
+
+def test_notify_socket_gets_ready_watchdog_stopping(setup: Setup, tmp_path: Path) -> None:
+    """Under systemd the daemon sends READY=1, WATCHDOG=1 pings, then STOPPING=1."""
+    import socket
+
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(10)
+        setup.env.update(NOTIFY_SOCKET=str(path), WATCHDOG_USEC="2000000")
+        daemon = setup.start()
+        received = [listener.recv(4096).decode()]
+        while not any("WATCHDOG=1" in m for m in received):
+            received.append(listener.recv(4096).decode())
+        daemon.signal(signal.SIGTERM)
+        while "STOPPING=1" not in received[-1]:
+            received.append(listener.recv(4096).decode())
+        assert daemon.wait() == 0
+    assert received[0].startswith("READY=1")
+    assert received[-1] == "STOPPING=1"
+
+
+def test_logs_never_show_the_token(setup: Setup) -> None:
+    """One JSON log line per fire, and the bot token appears nowhere in the logs."""
+    setup.env["REMINDERS_DAEMON_LOG_FORMAT"] = "json"
+    setup.api.fail_next(too_many(1))
+    daemon = setup.start()
+    setup.cli("add", "--at", "1s", "--message", "logged", "--to", "12")
+    wait_until(lambda: any("fired" in line for line in daemon.lines), timeout=15)
+    daemon.signal(signal.SIGTERM)
+    daemon.wait()
+    assert TOKEN not in daemon.log
+    assert TOKEN.split(":")[1] not in daemon.log
+    entries = [json.loads(line) for line in daemon.lines]
+    [fired] = [e for e in entries if e["message"].startswith("fired")]
+    assert "sent" in fired["message"] and "late" in fired["message"]

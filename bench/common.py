@@ -31,18 +31,22 @@ def write_config(home: Path, api: FakeBotApi, poll: str = "1s") -> None:
     )
 
 
-def reminder(name: str, schedule: dict, chat: int, created: int, next_ms: int | None) -> Reminder:
-    return Reminder.model_validate({
-        "id": str(uuid.uuid4()),
-        "name": name,
-        "createdAtMs": created,
-        "updatedAtMs": created,
-        "schedule": schedule,
-        "payload": {"kind": "systemEvent", "text": name},
-        "delivery": {"mode": "announce", "channel": "telegram", "to": str(chat)},
-        "deleteAfterRun": True if schedule["kind"] == "at" else None,
-        "state": {"nextRunAtMs": next_ms},
-    })
+def reminder(
+    name: str, schedule: dict, chat: int, created: int, next_ms: int | None
+) -> Reminder:
+    return Reminder.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "createdAtMs": created,
+            "updatedAtMs": created,
+            "schedule": schedule,
+            "payload": {"kind": "systemEvent", "text": name},
+            "delivery": {"mode": "announce", "channel": "telegram", "to": str(chat)},
+            "deleteAfterRun": True if schedule["kind"] == "at" else None,
+            "state": {"nextRunAtMs": next_ms},
+        }
+    )
 
 
 def populate_idle(home: Path, count: int) -> None:
@@ -57,8 +61,18 @@ def populate_idle(home: Path, count: int) -> None:
                 slot += 86_400_000
             store.save(
                 conn,
-                reminder(f"idle {i}", {"kind": "cron", "expr": f"{minute} {hour} * * *",
-                                       "tz": "UTC", "staggerMs": 0}, 1000 + i, created, slot),
+                reminder(
+                    f"idle {i}",
+                    {
+                        "kind": "cron",
+                        "expr": f"{minute} {hour} * * *",
+                        "tz": "UTC",
+                        "staggerMs": 0,
+                    },
+                    1000 + i,
+                    created,
+                    slot,
+                ),
                 created,
             )
     store.close()
@@ -77,8 +91,17 @@ def add_one_shots(home: Path, times: list[int], chat_base: int = 500_000) -> Non
         for i, at in enumerate(times):
             from reminders.schema import ms_to_iso
 
-            store.save(conn, reminder(f"due {i}", {"kind": "at", "at": ms_to_iso(at)},
-                                      chat_base + i, created, at), created)
+            store.save(
+                conn,
+                reminder(
+                    f"due {i}",
+                    {"kind": "at", "at": ms_to_iso(at)},
+                    chat_base + i,
+                    created,
+                    at,
+                ),
+                created,
+            )
     store.close()
 
 
@@ -90,7 +113,9 @@ class Daemon:
         self.log = home / "daemon.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reminders", "daemon"],
-            env=env, stdout=subprocess.DEVNULL, stderr=self.log.open("w"),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
         )
 
     def wait_ready(self, timeout: float = 300) -> float:
@@ -110,7 +135,9 @@ class Daemon:
         return float("nan")
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = (
+            Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        )
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
 
@@ -135,5 +162,7 @@ def pct(values: list[float], q: float) -> float:
 def summary(values: list[float]) -> str:
     if not values:
         return "n/a"
-    return (f"median {statistics.median(values):.1f}  p99 {pct(values, 99):.1f}  "
-            f"min {min(values):.1f}  max {max(values):.1f}  (n={len(values)})")
+    return (
+        f"median {statistics.median(values):.1f}  p99 {pct(values, 99):.1f}  "
+        f"min {min(values):.1f}  max {max(values):.1f}  (n={len(values)})"
+    )

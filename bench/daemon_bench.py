@@ -40,7 +40,8 @@ def lateness_run(size: int, due: int, idle_s: float) -> dict[str, str]:
             arrivals = {int(r.params["chat_id"]): r.wall for r in api.messages()}
             late = [
                 arrivals[500_000 + i] * 1000 - at
-                for i, at in enumerate(times) if 500_000 + i in arrivals
+                for i, at in enumerate(times)
+                if 500_000 + i in arrivals
             ]
             time.sleep(2)
             rss = daemon.rss_mb()
@@ -84,8 +85,12 @@ def change_check_cost(size: int, repeats: int = 200) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="10000", help="comma-separated reminder counts")
-    parser.add_argument("--due", type=int, default=100, help="one-shots measured per run")
+    parser.add_argument(
+        "--sizes", default="10000", help="comma-separated reminder counts"
+    )
+    parser.add_argument(
+        "--due", type=int, default=100, help="one-shots measured per run"
+    )
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--check-sizes", default="1000,100000")
     args = parser.parse_args()
@@ -93,7 +98,9 @@ def main() -> None:
         row = lateness_run(size, args.due, args.idle_seconds)
         print("  ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
     for size in [int(s) for s in args.check_sizes.split(",")]:
-        print(f"change check with {size:,} reminders: {change_check_cost(size):.3f} ms (median)")
+        print(
+            f"change check with {size:,} reminders: {change_check_cost(size):.3f} ms (median)"
+        )
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def system_timezone() -> str:
         import tzlocal
 
         name = tzlocal.get_localzone_name()
-    except Exception:  # noqa: BLE001 - an odd /etc/localtime must not stop the CLI
+    except Exception:
         name = None
     return name or "UTC"
 

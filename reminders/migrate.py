@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reminders.errors import StoreError
-from reminders.store import HEAD_REVISION, Store, translate_db_errors
+from reminders.store import HEAD_REVISION, Store, connect_sqlite, translate_db_errors
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -119,13 +119,11 @@ def write_backup(store: Store, dest: Path) -> Path:
     if dest.exists():
         dest.unlink()
     with translate_db_errors(store.label):
-        raw = store.engine.raw_connection()  # VACUUM cannot run inside BEGIN
+        conn = connect_sqlite(store.path)  # VACUUM cannot run inside a transaction
         try:
-            raw.driver_connection.execute("VACUUM INTO ?", (str(dest),))  # type: ignore[union-attr]
-        except sqlite3.Error as exc:
-            raise StoreError(f"Backup to {dest} failed: {exc}") from None
+            conn.execute("VACUUM INTO ?", (str(dest),))
         finally:
-            raw.close()
+            conn.close()
     return dest
 
 

@@ -1,26 +1,32 @@
-"""The SQLite store: connections, first-time set-up, migrations and queries.
+"""The store: reminders, runs, changes and metadata, in plain portable SQL.
 
-Every connection gets a busy timeout, foreign keys and (once, at set-up) WAL.
-Writers use BEGIN IMMEDIATE so a read-then-write transaction waits for the lock
-instead of failing at once. Each write to `reminders` appends a `changes` row so
-the daemon can ask what changed since the revision it last saw.
+On SQLite (the default) it talks to the standard library's sqlite3 directly, so a
+CLI command never pays for importing SQLAlchemy; any other SQLAlchemy URL goes
+through a SQLAlchemy engine with the same statements. Every SQLite connection gets
+a busy timeout and foreign keys (WAL is switched on once, at set-up). Writers take
+BEGIN IMMEDIATE so a read-then-write transaction waits for the lock instead of
+failing at once. Each write to `reminders` appends a `changes` row so the daemon
+can ask what changed since the revision it last saw.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
-from sqlalchemy import exc as sa_exc
-
-from reminders import tables as t
-from reminders.errors import StoreBusy, StoreError
+from reminders.errors import ReminderError, StoreBusy, StoreError
 from reminders.schema import Reminder, Run
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 HEAD_REVISION = "0001"
 BUSY_TIMEOUT_MS = 10_000
@@ -32,6 +38,17 @@ _OPTION_KEYS = (
     "failureAlert",
     "catchUpMs",
 )
+_JSON_COLUMNS = ("schedule", "payload", "delivery", "state", "options", "message_ids")
+_REMINDER_COLUMNS = (
+    "id", "name", "description", "enabled", "delete_after_run", "created_at_ms",
+    "updated_at_ms", "schedule", "payload", "delivery", "state", "options",
+    "next_run_at_ms", "revision",
+)  # fmt: skip
+_RUN_COLUMNS = (
+    "reminder_id", "reminder_name", "scheduled_for_ms", "started_at_ms",
+    "finished_at_ms", "status", "trigger", "message_ids", "error_class", "error_text",
+    "attempts", "note",
+)  # fmt: skip
 
 
 def sqlite_url(path: Path) -> str:
@@ -45,8 +62,24 @@ def _sqlite_path(url: str) -> Path | None:
     return None
 
 
+def connect_sqlite(path: Path | str) -> sqlite3.Connection:
+    """A connection set up the way this store needs; we issue BEGIN ourselves."""
+    conn = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 def make_engine(url: str) -> Engine:
-    """An engine whose SQLite connections are set up the way this store needs."""
+    """A SQLAlchemy engine for Alembic and APScheduler's job store, set up alike."""
+    from sqlalchemy import create_engine, event
+
     engine = create_engine(url)
     if engine.dialect.name != "sqlite":
         return engine
@@ -61,48 +94,106 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
+    def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
 
+def _sqlalchemy_error(exc: BaseException) -> BaseException | None:
+    """The driver error behind a SQLAlchemy error, when SQLAlchemy is in use."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.orig or exc
+    return None
+
+
 @contextlib.contextmanager
 def translate_db_errors(path: str) -> Iterator[None]:
-    """Turn SQLite failures into errors that say what to do."""
+    """Turn database failures into errors that say what to do."""
     try:
         yield
-    except sa_exc.OperationalError as exc:
-        text = str(exc.orig)
-        if "locked" in text or "busy" in text:
-            raise StoreBusy(
-                f"The database {path} stayed locked for "
-                f"{BUSY_TIMEOUT_MS // 1000} s. Try again; if it persists, look for "
-                "a stuck process with `reminders status`."
-            ) from None
-        if "readonly" in text or "read-only" in text:
+    except ReminderError:
+        raise
+    except Exception as exc:
+        orig = _sqlalchemy_error(exc) or exc
+        if isinstance(orig, sqlite3.OperationalError):
+            raise _operational(path, str(orig)) from None
+        if isinstance(orig, sqlite3.DatabaseError):
             raise StoreError(
-                f"The database {path} is read-only. Make it and its folder writable "
-                "by this user, or set REMINDERS_HOME to a writable folder."
+                f"The database {path} is damaged or not a reminders database "
+                f"({orig}). Restore a backup (see `reminders db backup`) or move the "
+                "file away to start afresh."
             ) from None
-        if "disk" in text and "full" in text:
-            raise StoreError(
-                f"The disk holding {path} is full. Free some space and try again; "
-                "nothing was changed."
-            ) from None
-        if "unable to open" in text:
-            raise StoreError(
-                f"Cannot open the database {path}. Check that its folder exists and "
-                "is writable, or set REMINDERS_HOME."
-            ) from None
-        raise StoreError(f"Database error on {path}: {text}") from None
-    except sa_exc.DatabaseError as exc:
-        raise StoreError(
-            f"The database {path} is damaged or not a reminders database "
-            f"({exc.orig}). Restore a backup (see `reminders db backup`) or move the "
-            "file away to start afresh."
-        ) from None
+        if orig is not exc:
+            raise StoreError(f"Database error on {path}: {orig}") from None
+        raise
+
+
+def _operational(path: str, text: str) -> ReminderError:
+    if "locked" in text or "busy" in text:
+        return StoreBusy(
+            f"The database {path} stayed locked for {BUSY_TIMEOUT_MS // 1000} s. Try "
+            "again; if it persists, look for a stuck process with `reminders status`."
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreError(
+            f"The database {path} is read-only. Make it and its folder writable "
+            "by this user, or set REMINDERS_HOME to a writable folder."
+        )
+    if "disk" in text and "full" in text:
+        return StoreError(
+            f"The disk holding {path} is full. Free some space and try again; "
+            "nothing was changed."
+        )
+    if "unable to open" in text:
+        return StoreError(
+            f"Cannot open the database {path}. Check that its folder exists and is "
+            "writable, or set REMINDERS_HOME."
+        )
+    return StoreError(f"Database error on {path}: {text}")
+
+
+class Db:
+    """One open transaction: run SQL with :named parameters, get rows as dicts."""
+
+    def __init__(self, raw: Any, sqlite: bool) -> None:
+        self._raw = raw
+        self._sqlite = sqlite
+
+    def rows(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        if self._sqlite:
+            cursor = self._raw.execute(sql, params or {})
+            names = [column[0] for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        from sqlalchemy import text
+
+        result = self._raw.execute(text(sql), params or {})
+        return [dict(row._mapping) for row in result] if result.returns_rows else []
+
+    def one(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def value(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        row = self.one(sql, params)
+        return next(iter(row.values())) if row else None
+
+    def run(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        """Execute a write; returns the number of rows it touched."""
+        if self._sqlite:
+            return int(self._raw.execute(sql, params or {}).rowcount)
+        from sqlalchemy import text
+
+        return int(self._raw.execute(text(sql), params or {}).rowcount)
 
 
 @dataclass(frozen=True)
@@ -110,6 +201,14 @@ class Change:
     revision: int
     reminder_id: str
     op: str
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _load(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def reminder_to_row(reminder: Reminder) -> dict[str, Any]:
@@ -122,48 +221,50 @@ def reminder_to_row(reminder: Reminder) -> dict[str, Any]:
         "delete_after_run": reminder.deleteAfterRun,
         "created_at_ms": reminder.createdAtMs,
         "updated_at_ms": reminder.updatedAtMs,
-        "schedule": data["schedule"],
-        "payload": data["payload"],
-        "delivery": data.get("delivery"),
-        "state": data.get("state", {}),
-        "options": {key: data[key] for key in _OPTION_KEYS if key in data},
+        "schedule": _dump(data["schedule"]),
+        "payload": _dump(data["payload"]),
+        "delivery": _dump(data.get("delivery")),
+        "state": _dump(data.get("state", {})),
+        "options": _dump({key: data[key] for key in _OPTION_KEYS if key in data}),
         "next_run_at_ms": reminder.state.nextRunAtMs if reminder.enabled else None,
     }
 
 
-def row_to_reminder(row: Any) -> Reminder:
+def row_to_reminder(row: dict[str, Any]) -> Reminder:
     data: dict[str, Any] = {
-        "id": row.id,
-        "name": row.name,
-        "description": row.description,
-        "enabled": row.enabled,
-        "deleteAfterRun": row.delete_after_run,
-        "createdAtMs": row.created_at_ms,
-        "updatedAtMs": row.updated_at_ms,
-        "schedule": row.schedule,
-        "payload": row.payload,
-        "delivery": row.delivery,
-        "state": row.state,
-        **row.options,
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "enabled": bool(row["enabled"]),
+        "deleteAfterRun": None
+        if row["delete_after_run"] is None
+        else bool(row["delete_after_run"]),
+        "createdAtMs": row["created_at_ms"],
+        "updatedAtMs": row["updated_at_ms"],
+        "schedule": _load(row["schedule"]),
+        "payload": _load(row["payload"]),
+        "delivery": _load(row["delivery"]),
+        "state": _load(row["state"]),
+        **(_load(row["options"]) or {}),
     }
     return Reminder.model_validate(data)
 
 
-def row_to_run(row: Any) -> Run:
+def row_to_run(row: dict[str, Any]) -> Run:
     return Run(
-        id=row.id,
-        reminderId=row.reminder_id,
-        reminderName=row.reminder_name,
-        scheduledForMs=row.scheduled_for_ms,
-        startedAtMs=row.started_at_ms,
-        finishedAtMs=row.finished_at_ms,
-        status=row.status,
-        trigger=row.trigger,
-        messageIds=list(row.message_ids or []),
-        errorClass=row.error_class,
-        errorText=row.error_text,
-        attempts=row.attempts,
-        note=row.note,
+        id=row["id"],
+        reminderId=row["reminder_id"],
+        reminderName=row["reminder_name"],
+        scheduledForMs=row["scheduled_for_ms"],
+        startedAtMs=row["started_at_ms"],
+        finishedAtMs=row["finished_at_ms"],
+        status=row["status"],
+        trigger=row["trigger"],
+        messageIds=list(_load(row["message_ids"]) or []),
+        errorClass=row["error_class"],
+        errorText=row["error_text"],
+        attempts=row["attempts"],
+        note=row["note"],
     )
 
 
@@ -174,135 +275,153 @@ class Store:
         self.url = url
         self.path = _sqlite_path(url)
         self.label = str(self.path) if self.path else url
-        self.engine = make_engine(url)
+        self._local = threading.local()
+
+    @cached_property
+    def engine(self) -> Engine:
+        """A SQLAlchemy engine, for Alembic, APScheduler and non-SQLite databases."""
+        return make_engine(self.url)
 
     # -- transactions -------------------------------------------------------
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        with translate_db_errors(self.label), self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            assert self.path is not None
+            conn = connect_sqlite(self.path)
+            self._local.conn = conn
+            self._all_conns.append(conn)
+        return conn
+
+    @cached_property
+    def _all_conns(self) -> list[sqlite3.Connection]:
+        return []
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def _transaction(self, mode: str) -> Iterator[Db]:
+        with translate_db_errors(self.label):
+            if self.path is None:
+                with self.engine.connect() as sa_conn, sa_conn.begin():
+                    yield Db(sa_conn, sqlite=False)
+                return
+            conn = self._connection()
+            conn.execute(f"BEGIN {mode}")
+            try:
+                yield Db(conn, sqlite=True)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def read(self) -> contextlib.AbstractContextManager[Db]:
+        return self._transaction("DEFERRED")
+
+    def write(self) -> contextlib.AbstractContextManager[Db]:
         """One write transaction, taken with BEGIN IMMEDIATE on SQLite."""
-        with translate_db_errors(self.label), self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        return self._transaction("IMMEDIATE")
 
     def close(self) -> None:
-        self.engine.dispose()
+        for conn in self._all_conns:
+            conn.close()
+        self._all_conns.clear()
+        self._local = threading.local()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
 
     # -- reminders ----------------------------------------------------------
 
     @staticmethod
-    def _record_change(conn: Connection, reminder_id: str, op: str, now_ms: int) -> int:
-        result = conn.execute(
-            t.changes.insert().values(reminder_id=reminder_id, op=op, at_ms=now_ms)
+    def _record_change(db: Db, reminder_id: str, op: str, now_ms: int) -> int:
+        revision = db.value(
+            "INSERT INTO changes (reminder_id, op, at_ms) VALUES (:rid, :op, :at) "
+            "RETURNING revision",
+            {"rid": reminder_id, "op": op, "at": now_ms},
         )
-        revision = result.inserted_primary_key
-        assert revision is not None
-        return int(revision[0])
+        return int(revision)
 
-    def save(self, conn: Connection, reminder: Reminder, now_ms: int) -> None:
+    def save(self, db: Db, reminder: Reminder, now_ms: int) -> None:
         """Insert or replace one reminder inside the caller's write transaction."""
         row = reminder_to_row(reminder)
-        row["revision"] = self._record_change(conn, reminder.id, "upsert", now_ms)
-        exists = conn.execute(
-            select(t.reminders.c.id).where(t.reminders.c.id == reminder.id)
-        ).first()
-        if exists:
-            conn.execute(
-                t.reminders.update().where(t.reminders.c.id == reminder.id).values(row)
-            )
-        else:
-            conn.execute(t.reminders.insert().values(row))
+        row["revision"] = self._record_change(db, reminder.id, "upsert", now_ms)
+        sets = ", ".join(f"{c} = :{c}" for c in _REMINDER_COLUMNS if c != "id")
+        if not db.run(f"UPDATE reminders SET {sets} WHERE id = :id", row):  # noqa: S608
+            names = ", ".join(_REMINDER_COLUMNS)
+            values = ", ".join(f":{c}" for c in _REMINDER_COLUMNS)
+            db.run(f"INSERT INTO reminders ({names}) VALUES ({values})", row)  # noqa: S608
 
-    def delete(self, conn: Connection, reminder_id: str, now_ms: int) -> None:
-        conn.execute(t.reminders.delete().where(t.reminders.c.id == reminder_id))
-        self._record_change(conn, reminder_id, "delete", now_ms)
+    def delete(self, db: Db, reminder_id: str, now_ms: int) -> None:
+        db.run("DELETE FROM reminders WHERE id = :id", {"id": reminder_id})
+        self._record_change(db, reminder_id, "delete", now_ms)
 
-    def get(self, conn: Connection, reminder_id: str) -> Reminder | None:
-        row = conn.execute(
-            select(t.reminders).where(t.reminders.c.id == reminder_id)
-        ).first()
+    def get(self, db: Db, reminder_id: str) -> Reminder | None:
+        row = db.one("SELECT * FROM reminders WHERE id = :id", {"id": reminder_id})
         return row_to_reminder(row) if row else None
 
-    def find(self, conn: Connection, ref: str) -> list[Reminder]:
+    def find(self, db: Db, ref: str) -> list[Reminder]:
         """Reminders matching an id, a unique id prefix (8+ chars) or an exact name."""
-        by_id = self.get(conn, ref)
+        by_id = self.get(db, ref)
         if by_id:
             return [by_id]
-        rows = list(conn.execute(select(t.reminders).where(t.reminders.c.name == ref)))
+        rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
         if not rows and len(ref) >= 8:
-            rows = list(
-                conn.execute(
-                    select(t.reminders).where(
-                        t.reminders.c.id.startswith(ref, autoescape=True)
-                    )
-                )
+            rows = db.rows(
+                "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
+                {"n": len(ref), "ref": ref},
             )
         return [row_to_reminder(row) for row in rows]
 
-    def all(self, conn: Connection, *, include_disabled: bool = True) -> list[Reminder]:
-        query = select(t.reminders).order_by(
-            t.reminders.c.next_run_at_ms.is_(None),
-            t.reminders.c.next_run_at_ms,
-            t.reminders.c.created_at_ms,
+    def all(self, db: Db, *, include_disabled: bool = True) -> list[Reminder]:
+        where = "" if include_disabled else "WHERE enabled = :yes"
+        rows = db.rows(
+            f"SELECT * FROM reminders {where} ORDER BY next_run_at_ms IS NULL, "  # noqa: S608
+            "next_run_at_ms, created_at_ms",
+            {"yes": True},
         )
-        if not include_disabled:
-            query = query.where(t.reminders.c.enabled.is_(True))
-        return [row_to_reminder(row) for row in conn.execute(query)]
+        return [row_to_reminder(row) for row in rows]
 
-    def get_many(self, conn: Connection, ids: Sequence[str]) -> dict[str, Reminder]:
+    def get_many(self, db: Db, ids: Sequence[str]) -> dict[str, Reminder]:
         found: dict[str, Reminder] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
-            for row in conn.execute(
-                select(t.reminders).where(t.reminders.c.id.in_(chunk))
-            ):
-                found[row.id] = row_to_reminder(row)
+            names = {f"i{n}": value for n, value in enumerate(chunk)}
+            marks = ", ".join(f":{name}" for name in names)
+            for row in db.rows(f"SELECT * FROM reminders WHERE id IN ({marks})", names):  # noqa: S608
+                found[row["id"]] = row_to_reminder(row)
         return found
 
-    def counts(self, conn: Connection) -> dict[str, int]:
-        rows = conn.execute(
-            select(t.reminders.c.enabled, func.count()).group_by(t.reminders.c.enabled)
-        )
-        by_flag = {bool(enabled): int(count) for enabled, count in rows}
+    def counts(self, db: Db) -> dict[str, int]:
+        rows = db.rows("SELECT enabled, count(*) AS n FROM reminders GROUP BY enabled")
+        by_flag = {bool(row["enabled"]): int(row["n"]) for row in rows}
         return {"enabled": by_flag.get(True, 0), "disabled": by_flag.get(False, 0)}
 
-    def next_due_at(self, conn: Connection) -> int | None:
-        value = conn.execute(
-            select(func.min(t.reminders.c.next_run_at_ms)).where(
-                t.reminders.c.enabled.is_(True)
-            )
-        ).scalar()
+    def next_due_at(self, db: Db) -> int | None:
+        value = db.value(
+            "SELECT min(next_run_at_ms) FROM reminders WHERE enabled = :yes",
+            {"yes": True},
+        )
         return int(value) if value is not None else None
 
     # -- changes ------------------------------------------------------------
 
-    def last_revision(self, conn: Connection) -> int:
-        value = conn.execute(select(func.max(t.changes.c.revision))).scalar()
-        return int(value or 0)
+    def last_revision(self, db: Db) -> int:
+        return int(db.value("SELECT max(revision) FROM changes") or 0)
 
-    def changes_since(self, conn: Connection, revision: int) -> list[Change]:
-        rows = conn.execute(
-            select(t.changes)
-            .where(t.changes.c.revision > revision)
-            .order_by(t.changes.c.revision)
+    def changes_since(self, db: Db, revision: int) -> list[Change]:
+        rows = db.rows(
+            "SELECT revision, reminder_id, op FROM changes WHERE revision > :rev "
+            "ORDER BY revision",
+            {"rev": revision},
         )
-        return [Change(row.revision, row.reminder_id, row.op) for row in rows]
+        return [Change(row["revision"], row["reminder_id"], row["op"]) for row in rows]
 
-    def prune_changes(self, conn: Connection, before_ms: int) -> None:
-        conn.execute(t.changes.delete().where(t.changes.c.at_ms < before_ms))
+    def prune_changes(self, db: Db, before_ms: int) -> None:
+        db.run("DELETE FROM changes WHERE at_ms < :before", {"before": before_ms})
 
     # -- runs ---------------------------------------------------------------
 
     def insert_run(
         self,
-        conn: Connection,
+        db: Db,
         *,
         reminder_id: str,
         scheduled_for_ms: int,
@@ -318,86 +437,99 @@ class Store:
         note: str | None = None,
     ) -> int | None:
         """Record a run; None when this reminder already has a run for that slot."""
-        taken = conn.execute(
-            select(t.runs.c.id).where(
-                t.runs.c.reminder_id == reminder_id,
-                t.runs.c.scheduled_for_ms == scheduled_for_ms,
-            )
-        ).first()
-        if taken:
+        taken = db.value(
+            "SELECT id FROM runs WHERE reminder_id = :rid AND scheduled_for_ms = :slot",
+            {"rid": reminder_id, "slot": scheduled_for_ms},
+        )
+        if taken is not None:
             return None
-        result = conn.execute(
-            t.runs.insert().values(
-                reminder_id=reminder_id,
-                reminder_name=reminder_name,
-                scheduled_for_ms=scheduled_for_ms,
-                started_at_ms=started_at_ms,
-                finished_at_ms=finished_at_ms,
-                status=status,
-                trigger=trigger,
-                message_ids=list(message_ids),
-                error_class=error_class,
-                error_text=error_text,
-                attempts=attempts,
-                note=note,
+        values = {
+            "reminder_id": reminder_id,
+            "reminder_name": reminder_name,
+            "scheduled_for_ms": scheduled_for_ms,
+            "started_at_ms": started_at_ms,
+            "finished_at_ms": finished_at_ms,
+            "status": status,
+            "trigger": trigger,
+            "message_ids": _dump(list(message_ids)),
+            "error_class": error_class,
+            "error_text": error_text,
+            "attempts": attempts,
+            "note": note,
+        }
+        names = ", ".join(_RUN_COLUMNS)
+        marks = ", ".join(f":{c}" for c in _RUN_COLUMNS)
+        return int(
+            db.value(
+                f"INSERT INTO runs ({names}) VALUES ({marks}) RETURNING id", values
             )
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
-    def update_run(self, conn: Connection, run_id: int, **values: Any) -> None:
-        conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+    def update_run(self, db: Db, run_id: int, **values: Any) -> None:
+        unknown = set(values) - set(_RUN_COLUMNS)
+        assert not unknown, unknown
+        if "message_ids" in values:
+            values["message_ids"] = _dump(list(values["message_ids"]))
+        sets = ", ".join(f"{name} = :{name}" for name in values)
+        db.run(
+            f"UPDATE runs SET {sets} WHERE id = :run_id", {**values, "run_id": run_id}
+        )
 
-    def get_run(self, conn: Connection, run_id: int) -> Run | None:
-        row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+    def get_run(self, db: Db, run_id: int) -> Run | None:
+        row = db.one("SELECT * FROM runs WHERE id = :id", {"id": run_id})
         return row_to_run(row) if row else None
 
-    def runs_with_status(self, conn: Connection, status: str) -> list[Run]:
-        query = select(t.runs).where(t.runs.c.status == status).order_by(t.runs.c.id)
-        return [row_to_run(row) for row in conn.execute(query)]
-
-    def count_runs_since(self, conn: Connection, since_ms: int) -> dict[str, int]:
-        rows = conn.execute(
-            select(t.runs.c.status, func.count())
-            .where(t.runs.c.scheduled_for_ms >= since_ms)
-            .group_by(t.runs.c.status)
+    def runs_with_status(self, db: Db, status: str) -> list[Run]:
+        rows = db.rows(
+            "SELECT * FROM runs WHERE status = :s ORDER BY id", {"s": status}
         )
-        return {str(status): int(count) for status, count in rows}
+        return [row_to_run(row) for row in rows]
+
+    def count_runs_since(self, db: Db, since_ms: int) -> dict[str, int]:
+        rows = db.rows(
+            "SELECT status, count(*) AS n FROM runs WHERE scheduled_for_ms >= :since "
+            "GROUP BY status",
+            {"since": since_ms},
+        )
+        return {str(row["status"]): int(row["n"]) for row in rows}
 
     def runs(
-        self, conn: Connection, reminder_id: str | None = None, limit: int = 50
+        self, db: Db, reminder_id: str | None = None, limit: int = 50
     ) -> list[Run]:
-        query = select(t.runs).order_by(
-            t.runs.c.scheduled_for_ms.desc(), t.runs.c.id.desc()
+        where = "WHERE reminder_id = :rid" if reminder_id else ""
+        rows = db.rows(
+            f"SELECT * FROM runs {where} ORDER BY scheduled_for_ms DESC, id DESC "  # noqa: S608
+            "LIMIT :limit",
+            {"rid": reminder_id, "limit": limit},
         )
-        if reminder_id:
-            query = query.where(t.runs.c.reminder_id == reminder_id)
-        return [row_to_run(row) for row in conn.execute(query.limit(limit))]
+        return [row_to_run(row) for row in rows]
 
     # -- meta ---------------------------------------------------------------
 
-    def get_meta(self, conn: Connection, key: str) -> str | None:
-        value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+    def get_meta(self, db: Db, key: str) -> str | None:
+        value = db.value("SELECT value FROM meta WHERE key = :k", {"k": key})
         return str(value) if value is not None else None
 
-    def set_meta(self, conn: Connection, key: str, value: str) -> None:
-        updated = conn.execute(
-            t.meta.update().where(t.meta.c.key == key).values(value=value)
-        )
-        if not updated.rowcount:
-            conn.execute(t.meta.insert().values(key=key, value=value))
+    def set_meta(self, db: Db, key: str, value: str) -> None:
+        params = {"k": key, "v": value}
+        if not db.run("UPDATE meta SET value = :v WHERE key = :k", params):
+            db.run("INSERT INTO meta (key, value) VALUES (:k, :v)", params)
 
     # -- schema -------------------------------------------------------------
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at; None for a new database."""
-        with translate_db_errors(self.label), self.engine.connect() as conn:
-            try:
-                return conn.exec_driver_sql(
-                    "SELECT version_num FROM alembic_version"
-                ).scalar()
-            except sa_exc.OperationalError as exc:
-                if "no such table" in str(exc.orig):
-                    return None
-                raise
+        try:
+            with self.read() as db:
+                if self.path is not None:
+                    exists = db.value(
+                        "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'"
+                    )
+                    if not exists:
+                        return None
+                value = db.value("SELECT version_num FROM alembic_version")
+        except StoreError:
+            if self.path is None:
+                return None  # no alembic_version table yet on a server database
+            raise
+        return str(value) if value is not None else None

@@ -15,9 +15,13 @@ from zoneinfo import ZoneInfo
 from reminders.errors import ScheduleError
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)", re.IGNORECASE)
-_DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:ms|s|m|h|d))+$", re.IGNORECASE)
-_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_DURATION_PART = re.compile(
+    r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(ms|s|m|h|d)", re.IGNORECASE
+)
+_DURATION = re.compile(
+    r"^(?:(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:ms|s|m|h|d))+$", re.IGNORECASE
+)
+_CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?$")
 _DAY_WORD = re.compile(r"^(today|tomorrow)(?:\s+(?:at\s+)?(.+))?$", re.IGNORECASE)
 MAX_DURATION_MS = 100 * 365 * 86_400_000
 
@@ -76,7 +80,7 @@ def parse_at(text: str, *, zone: ZoneInfo, now_ms: int) -> int:
             "Empty --at. Give a time such as 18:00, 20m or 2026-12-24T09:00."
         )
     lowered = value.lower()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):
         return int(value)
     relative = lowered.removeprefix("in ").removeprefix("+").strip()
     if _DURATION.match(relative.replace(" ", "")):
@@ -103,13 +107,13 @@ def parse_at(text: str, *, zone: ZoneInfo, now_ms: int) -> int:
 def _parse_iso(value: str, zone: ZoneInfo, raw: str) -> int:
     normalised = (
         value.replace(" ", "T", 1)
-        if re.match(r"^\d{4}-\d{2}-\d{2} \d", value)
+        if re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]", value)
         else value
     )
     if normalised[-1:] in ("Z", "z"):
         normalised = normalised[:-1] + "+00:00"
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", normalised):
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", normalised):
             return _local_to_ms(
                 datetime.combine(date.fromisoformat(normalised), time()), zone, raw
             )

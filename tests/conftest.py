@@ -84,8 +84,9 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def reminders_cmd(home: Path, *args: str, env: dict[str, str] | None = None,
-                  timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def reminders_cmd(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the real `reminders` executable as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "reminders", *args],

@@ -21,15 +21,30 @@ def test_doctor_names_each_failure_with_a_fix(run: Cli) -> None:
     lines = {line.split()[1]: line for line in result.stdout.splitlines()}
     assert lines["config"].startswith("ok")
     assert lines["database"].startswith("ok")
-    assert lines["token"].startswith("FAIL") and "REMINDERS_TELEGRAM_BOT_TOKEN" in lines["token"]
+    assert (
+        lines["token"].startswith("FAIL")
+        and "REMINDERS_TELEGRAM_BOT_TOKEN" in lines["token"]
+    )
     assert lines["daemon"].startswith("FAIL") and "reminders daemon" in lines["daemon"]
 
 
 def test_agenda_groups_by_day(run: Cli, clock: FakeClock) -> None:
     """`agenda --days 2` lists every fire in the window under its local day."""
-    run("add", "--name", "Morning", "--cron", "0 8 * * *", "--message", "m", "--to", "1",
-        clock=clock)
-    run("add", "--name", "Tea", "--at", "2h", "--message", "m", "--to", "1", clock=clock)
+    run(
+        "add",
+        "--name",
+        "Morning",
+        "--cron",
+        "0 8 * * *",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        clock=clock,
+    )
+    run(
+        "add", "--name", "Tea", "--at", "2h", "--message", "m", "--to", "1", clock=clock
+    )
     out = run("agenda", "--days", "2", clock=clock).stdout.splitlines()
     assert out == [
         "Tuesday 2026-11-24 (UTC)",

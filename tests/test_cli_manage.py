@@ -10,8 +10,18 @@ from reminders.clock import FakeClock
 from tests.conftest import Cli, db_rows
 
 SEED = [
-    "cron", "add", "--name", "Test", "--at", "2027-04-06T11:50:00+02:00",
-    "--system-event", "Test message", "--channel", "telegram", "--to", "1539169764",
+    "cron",
+    "add",
+    "--name",
+    "Test",
+    "--at",
+    "2027-04-06T11:50:00+02:00",
+    "--system-event",
+    "Test message",
+    "--channel",
+    "telegram",
+    "--to",
+    "1539169764",
     "--delete-after-run",
 ]
 
@@ -24,7 +34,11 @@ def test_seed_example_stores_a_one_shot(run: Cli, clock: FakeClock) -> None:
     assert stored["name"] == "Test"
     assert stored["schedule"] == {"kind": "at", "at": "2027-04-06T09:50:00.000Z"}
     assert stored["payload"] == {"kind": "systemEvent", "text": "Test message"}
-    assert stored["delivery"] == {"mode": "announce", "channel": "telegram", "to": "1539169764"}
+    assert stored["delivery"] == {
+        "mode": "announce",
+        "channel": "telegram",
+        "to": "1539169764",
+    }
     assert stored["deleteAfterRun"] is True
     assert stored["state"]["nextRunAtMs"] == 1807005000000
 
@@ -32,8 +46,16 @@ def test_seed_example_stores_a_one_shot(run: Cli, clock: FakeClock) -> None:
 def test_add_prints_id_and_first_fire_in_its_zone(run: Cli, clock: FakeClock) -> None:
     """`add` prints the new id and the first fire time with its zone."""
     result = run(
-        "add", "--cron", "0 9 * * 1-5", "--tz", "Europe/Berlin", "--message", "Standup",
-        "--to", "42", clock=clock,
+        "add",
+        "--cron",
+        "0 9 * * 1-5",
+        "--tz",
+        "Europe/Berlin",
+        "--message",
+        "Standup",
+        "--to",
+        "42",
+        clock=clock,
     )
     first_line = result.stdout.splitlines()[0]
     assert first_line.startswith("Added ") and len(first_line.split()[1]) == 36
@@ -43,20 +65,47 @@ def test_add_prints_id_and_first_fire_in_its_zone(run: Cli, clock: FakeClock) ->
 def test_add_then_list_round_trips_every_field(run: Cli, clock: FakeClock) -> None:
     """Every flag given to `add` comes back from `list --json`."""
     added = run.json(
-        "add", "--name", "Pills", "--description", "the blue ones", "--cron",
-        "30 8 * * *", "--tz", "America/New_York", "--stagger", "90s", "--message",
-        "Take the pills", "--to", "-1001234567890", "--thread-id", "42", "--silent",
-        "--parse-mode", "HTML", "--catch-up", "2h", "--keep-after-run", clock=clock,
+        "add",
+        "--name",
+        "Pills",
+        "--description",
+        "the blue ones",
+        "--cron",
+        "30 8 * * *",
+        "--tz",
+        "America/New_York",
+        "--stagger",
+        "90s",
+        "--message",
+        "Take the pills",
+        "--to",
+        "-1001234567890",
+        "--thread-id",
+        "42",
+        "--silent",
+        "--parse-mode",
+        "HTML",
+        "--catch-up",
+        "2h",
+        "--keep-after-run",
+        clock=clock,
     )
     listed = run.json("list", clock=clock)
     assert listed == [added]
     assert added["schedule"] == {
-        "kind": "cron", "expr": "30 8 * * *", "tz": "America/New_York", "staggerMs": 90000
+        "kind": "cron",
+        "expr": "30 8 * * *",
+        "tz": "America/New_York",
+        "staggerMs": 90000,
     }
     assert added["payload"] == {"kind": "agentTurn", "message": "Take the pills"}
     assert added["delivery"] == {
-        "mode": "announce", "channel": "telegram", "to": "-1001234567890",
-        "threadId": "42", "silent": True, "parseMode": "HTML",
+        "mode": "announce",
+        "channel": "telegram",
+        "to": "-1001234567890",
+        "threadId": "42",
+        "silent": True,
+        "parseMode": "HTML",
     }
     assert added["description"] == "the blue ones"
     assert added["catchUpMs"] == 7_200_000
@@ -68,8 +117,16 @@ def test_next_crosses_spring_dst_in_berlin(run: Cli) -> None:
     """`next -n 5` for 0 9 * * 1-5 in Berlin keeps 09:00 local across 2026-03-29."""
     clock = FakeClock(1774512000000)  # 2026-03-26T08:00:00Z, a Thursday
     reminder = run.json(
-        "add", "--cron", "0 9 * * 1-5", "--tz", "Europe/Berlin", "--message", "m",
-        "--to", "1", clock=clock,
+        "add",
+        "--cron",
+        "0 9 * * 1-5",
+        "--tz",
+        "Europe/Berlin",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        clock=clock,
     )
     times = run.json("next", reminder["id"], "-n", "5", clock=clock)
     assert [t["atMs"] for t in times] == [
@@ -80,8 +137,11 @@ def test_next_crosses_spring_dst_in_berlin(run: Cli) -> None:
         1775113200000,  # Thu 2 Apr
     ]
     assert [t["at"][:16] for t in times] == [
-        "2026-03-27 09:00", "2026-03-30 09:00", "2026-03-31 09:00",
-        "2026-04-01 09:00", "2026-04-02 09:00",
+        "2026-03-27 09:00",
+        "2026-03-30 09:00",
+        "2026-03-31 09:00",
+        "2026-04-01 09:00",
+        "2026-04-02 09:00",
     ]
     assert times[0]["at"].endswith("CET (+01:00)")
     assert times[1]["at"].endswith("CEST (+02:00)")
@@ -112,8 +172,16 @@ def test_at_accepts_every_documented_form(
 def test_at_without_offset_reads_the_given_zone(run: Cli, clock: FakeClock) -> None:
     """An offset-less --at is read in --tz, never silently as UTC."""
     added = run.json(
-        "add", "--at", "2026-12-01T09:00", "--tz", "Asia/Tokyo", "--message", "m",
-        "--to", "1", clock=clock,
+        "add",
+        "--at",
+        "2026-12-01T09:00",
+        "--tz",
+        "Asia/Tokyo",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        clock=clock,
     )
     assert added["schedule"]["at"] == "2026-12-01T00:00:00.000Z"
 
@@ -121,12 +189,22 @@ def test_at_without_offset_reads_the_given_zone(run: Cli, clock: FakeClock) -> N
 def test_show_edit_disable_enable_rm(run: Cli, clock: FakeClock) -> None:
     """A reminder can be found by name, changed, paused, resumed and removed."""
     added = run.json(
-        "add", "--name", "Water", "--every", "2h", "--message", "Drink", "--to", "7",
+        "add",
+        "--name",
+        "Water",
+        "--every",
+        "2h",
+        "--message",
+        "Drink",
+        "--to",
+        "7",
         clock=clock,
     )
     assert run.json("show", "Water", clock=clock)["id"] == added["id"]
     assert "Water" in run("show", added["id"][:8], clock=clock).stdout
-    edited = run.json("edit", "Water", "--every", "30m", "--message", "Sip", clock=clock)
+    edited = run.json(
+        "edit", "Water", "--every", "30m", "--message", "Sip", clock=clock
+    )
     assert edited["schedule"]["everyMs"] == 1_800_000
     assert edited["payload"]["message"] == "Sip"
     assert edited["state"]["nextRunAtMs"] == clock.now_ms() + 1_800_000
@@ -143,8 +221,22 @@ def test_show_edit_disable_enable_rm(run: Cli, clock: FakeClock) -> None:
 def test_openclaw_only_flags_warn_and_are_kept(run: Cli, clock: FakeClock) -> None:
     """--session, --agent, --model ... are accepted with a warning and kept inert."""
     result = run(
-        "add", "--every", "1h", "--message", "m", "--to", "1", "--session", "isolated",
-        "--agent", "ops", "--model", "openai/gpt", "--light-context", "--json", clock=clock,
+        "add",
+        "--every",
+        "1h",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        "--session",
+        "isolated",
+        "--agent",
+        "ops",
+        "--model",
+        "openai/gpt",
+        "--light-context",
+        "--json",
+        clock=clock,
     )
     assert "only mean something inside OpenClaw" in result.stderr
     [stored] = run.json("list", clock=clock)
@@ -152,23 +244,43 @@ def test_openclaw_only_flags_warn_and_are_kept(run: Cli, clock: FakeClock) -> No
 
 
 BAD_INPUT = [
-    (["add", "--at", "20m", "--message", "m", "--to", "1", "--tz", "Mars/Olympus"], 65,
-     "Unknown time zone"),
+    (
+        ["add", "--at", "20m", "--message", "m", "--to", "1", "--tz", "Mars/Olympus"],
+        65,
+        "Unknown time zone",
+    ),
     (["add", "--cron", "0 9 * * MONDAY", "--message", "m", "--to", "1"], 65, "cron"),
-    (["add", "--cron", "0 0 9 * * 1 2026", "--message", "m", "--to", "1"], 65, "fields"),
+    (
+        ["add", "--cron", "0 0 9 * * 1 2026", "--message", "m", "--to", "1"],
+        65,
+        "fields",
+    ),
     (["add", "--cron", "*/0 * * * *", "--message", "m", "--to", "1"], 65, "cron"),
-    (["add", "--at", "2020-01-01T00:00:00Z", "--message", "m", "--to", "1"], 65,
-     "in the past"),
-    (["add", "--at", "20m", "--every", "1h", "--message", "m", "--to", "1"], 65,
-     "exactly one schedule"),
+    (
+        ["add", "--at", "2020-01-01T00:00:00Z", "--message", "m", "--to", "1"],
+        65,
+        "in the past",
+    ),
+    (
+        ["add", "--at", "20m", "--every", "1h", "--message", "m", "--to", "1"],
+        65,
+        "exactly one schedule",
+    ),
     (["add", "--message", "m", "--to", "1"], 65, "exactly one schedule"),
     (["add", "--every", "0", "--message", "m", "--to", "1"], 65, "duration"),
     (["add", "--every", "0s", "--message", "m", "--to", "1"], 65, "greater than zero"),
     (["add", "--at", "20m", "--message", "   ", "--to", "1"], 65, "empty"),
     (["add", "--at", "20m", "--message", "m"], 65, "Missing --to"),
-    (["add", "--at", "20m", "--message", "m", "--to", "not a chat!"], 65, "Telegram chat"),
-    (["add", "--at", "20m", "--message", "m", "--to", "1", "--channel", "slack"], 65,
-     "--channel telegram"),
+    (
+        ["add", "--at", "20m", "--message", "m", "--to", "not a chat!"],
+        65,
+        "Telegram chat",
+    ),
+    (
+        ["add", "--at", "20m", "--message", "m", "--to", "1", "--channel", "slack"],
+        65,
+        "--channel telegram",
+    ),
     (["add", "--at", "soon-ish", "--message", "m", "--to", "1"], 65, "Invalid time"),
     (["show", "nope"], 66, "reminders list"),
     (["edit", "nope", "--name", "x"], 66, "reminders list"),
@@ -182,7 +294,18 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(
     run: Cli, clock: FakeClock, home: Path, args: list[str], code: int, hint: str
 ) -> None:
     """Each mistake exits with its code, says what to do in one line, stores nothing."""
-    run("add", "--name", "Keep", "--every", "1h", "--message", "m", "--to", "1", clock=clock)
+    run(
+        "add",
+        "--name",
+        "Keep",
+        "--every",
+        "1h",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        clock=clock,
+    )
     before = db_rows(home)
     result = run(*args, code=code, clock=clock)
     lines = result.stderr.strip().splitlines()
@@ -192,9 +315,22 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(
     assert db_rows(home) == before
 
 
-def test_edit_with_bad_input_keeps_the_reminder(run: Cli, clock: FakeClock, home: Path) -> None:
+def test_edit_with_bad_input_keeps_the_reminder(
+    run: Cli, clock: FakeClock, home: Path
+) -> None:
     """A refused edit leaves the stored reminder exactly as it was."""
-    run("add", "--name", "Keep", "--every", "1h", "--message", "m", "--to", "1", clock=clock)
+    run(
+        "add",
+        "--name",
+        "Keep",
+        "--every",
+        "1h",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        clock=clock,
+    )
     before = db_rows(home)
     run("edit", "Keep", "--cron", "bad", code=65, clock=clock)
     run("edit", "Keep", "--tz", "Nowhere/Else", code=65, clock=clock)

@@ -35,7 +35,10 @@ def test_precedence_defaults_file_env_flags(home: Path) -> None:
         '[general]\ncatch_up = "2h"\n'
     )
     paths = resolve_paths()
-    env = {"REMINDERS_TELEGRAM_API_BASE_URL": "http://env", "REMINDERS_GENERAL_CATCH_UP": "3h"}
+    env = {
+        "REMINDERS_TELEGRAM_API_BASE_URL": "http://env",
+        "REMINDERS_GENERAL_CATCH_UP": "3h",
+    }
     settings = load_settings(paths, {"general": {"catch_up": "4h"}}, environ=env)
     assert settings.telegram.read_timeout == 3
     assert settings.telegram.api_base_url == "http://env"
@@ -49,7 +52,7 @@ def test_bad_values_are_config_errors(home: Path) -> None:
     with pytest.raises(ConfigError, match="Unknown time zone") as info:
         load_settings(resolve_paths(), environ={})
     assert info.value.exit_code == 78
-    (home / "config.toml").write_text("[telegram]\nread_timeout = \"slow\"\n")
+    (home / "config.toml").write_text('[telegram]\nread_timeout = "slow"\n')
     with pytest.raises(ConfigError, match="telegram.read_timeout"):
         load_settings(resolve_paths(), environ={})
 
@@ -75,7 +78,7 @@ def test_config_init_writes_a_private_file_once(run: Cli, home: Path) -> None:
 
 def test_config_check_fails_on_a_bad_file(run: Cli, home: Path) -> None:
     """`config check` exits 78 on an invalid file."""
-    (home / "config.toml").write_text("[daemon]\nlog_format = \"xml\"\n")
+    (home / "config.toml").write_text('[daemon]\nlog_format = "xml"\n')
     assert "daemon.log_format" in run("config", "check", code=78).stderr
 
 

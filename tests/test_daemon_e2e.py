@@ -71,7 +71,13 @@ def test_one_shot_arrives_once_and_is_deleted(setup: Setup) -> None:
     """A one-shot due in 2 s arrives once, exactly as written, then is gone."""
     daemon = setup.start()
     added = setup.cli_json(
-        "add", "--at", "2s", "--system-event", "Stand up ☕\nand stretch", "--to", "4242"
+        "add",
+        "--at",
+        "2s",
+        "--system-event",
+        "Stand up ☕\nand stretch",
+        "--to",
+        "4242",
     )
     wait_until(lambda: setup.api.messages(), timeout=10)
     time.sleep(1.5)
@@ -92,7 +98,9 @@ def test_one_shot_kept_after_run_is_disabled(setup: Setup) -> None:
     added = setup.cli_json(
         "add", "--at", "1s", "--message", "kept", "--to", "77", "--keep-after-run"
     )
-    wait_until(lambda: setup.cli_json("show", added["id"])["state"].get("lastRunStatus"))
+    wait_until(
+        lambda: setup.cli_json("show", added["id"])["state"].get("lastRunStatus")
+    )
     shown = setup.cli_json("show", added["id"])
     assert shown["enabled"] is False
     assert shown["state"]["lastRunStatus"] == "ok"
@@ -107,7 +115,9 @@ def test_every_second_stays_on_its_grid(setup: Setup) -> None:
     added = setup.cli_json("add", "--every", "1s", "--message", "tick", "--to", "5")
     anchor = added["schedule"]["anchorMs"]
     wait_until(lambda: len(setup.api.messages()) >= 6, timeout=20)
-    slots = sorted(run["scheduledForMs"] for run in setup.runs() if run["status"] == "sent")
+    slots = sorted(
+        run["scheduledForMs"] for run in setup.runs() if run["status"] == "sent"
+    )
     assert all((slot - anchor) % 1000 == 0 for slot in slots)
     steps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
     assert steps[:5] == [1000] * 5, slots
@@ -116,8 +126,12 @@ def test_every_second_stays_on_its_grid(setup: Setup) -> None:
 def test_changes_while_running_take_effect(setup: Setup) -> None:
     """Added while running: arrives. Disabled or removed before its time: never does."""
     setup.start()
-    setup.cli("add", "--name", "gone", "--at", "3s", "--message", "removed", "--to", "1")
-    setup.cli("add", "--name", "off", "--at", "3s", "--message", "disabled", "--to", "1")
+    setup.cli(
+        "add", "--name", "gone", "--at", "3s", "--message", "removed", "--to", "1"
+    )
+    setup.cli(
+        "add", "--name", "off", "--at", "3s", "--message", "disabled", "--to", "1"
+    )
     setup.cli("add", "--name", "on", "--at", "3s", "--message", "arrives", "--to", "1")
     setup.cli("rm", "gone")
     setup.cli("disable", "off")
@@ -135,7 +149,9 @@ def test_restart_after_sigkill_delivers_missed_once(setup: Setup) -> None:
     daemon.signal(signal.SIGKILL)
     daemon.wait()
     killed_at = time.time() * 1000
-    one_shot = setup.cli_json("add", "--at", "1s", "--message", "while down", "--to", "8")
+    one_shot = setup.cli_json(
+        "add", "--at", "1s", "--message", "while down", "--to", "8"
+    )
     time.sleep(4)
     sent_before = len(setup.api.texts())
     setup.start()
@@ -150,9 +166,10 @@ def test_restart_after_sigkill_delivers_missed_once(setup: Setup) -> None:
     assert len(caught) == 1 and caught[0]["status"] == "sent"
     assert len(missed) == 1 and "earlier slot(s) missed" in missed[0]["note"]
     in_gap = [
-        run for run in history
-        if run["status"] == "sent" and killed_at + 1000 < run["scheduledForMs"]
-        < caught[0]["scheduledForMs"]
+        run
+        for run in history
+        if run["status"] == "sent"
+        and killed_at + 1000 < run["scheduledForMs"] < caught[0]["scheduledForMs"]
     ]
     assert in_gap == []
     assert len(setup.api.texts()) > sent_before
@@ -170,11 +187,16 @@ def test_chat_not_found_fails_that_reminder_only(setup: Setup) -> None:
     assert run["status"] == "failed"
     assert "chat not found" in run["errorText"].lower()
     shown = setup.cli_json("show", bad["id"])
-    assert shown["enabled"] is False and "chat not found" in shown["state"]["lastError"].lower()
+    assert (
+        shown["enabled"] is False
+        and "chat not found" in shown["state"]["lastError"].lower()
+    )
     assert len(setup.api.calls()) == 2  # not retried
 
 
-def test_without_a_token_it_starts_and_records_failures(setup: Setup, home: Path) -> None:
+def test_without_a_token_it_starts_and_records_failures(
+    setup: Setup, home: Path
+) -> None:
     """No bot token: the daemon starts, says how to add one, and runs fail clearly."""
     (home / "config.toml").write_text(
         (home / "config.toml").read_text().replace(f'bot_token = "{TOKEN}"\n', "")
@@ -209,14 +231,14 @@ def test_run_now_and_send_test(setup: Setup) -> None:
     added = setup.cli_json("add", "--every", "1d", "--message", "daily", "--to", "31")
     setup.cli("run", added["id"])
     assert setup.api.texts() == ["daily"]
-    assert setup.cli_json("show", added["id"])["state"]["nextRunAtMs"] == (
-        added["state"]["nextRunAtMs"]
+    assert (
+        setup.cli_json("show", added["id"])["state"]["nextRunAtMs"]
+        == (added["state"]["nextRunAtMs"])
     )
     assert "Sent to 31" in setup.cli("send-test", "--to", "31")
     setup.api.unknown_chats.add(13)
     result = reminders_cmd(setup.home, "send-test", "--to", "13", env=setup.env)
     assert result.returncode == 69 and "Chat not found" in result.stderr
-
 
 
 def test_sigterm_finishes_the_send_in_flight(setup: Setup) -> None:
@@ -236,7 +258,9 @@ def test_sighup_rereads_the_config(setup: Setup, home: Path) -> None:
     daemon = setup.start()
     with FakeBotApi() as other:
         config = home / "config.toml"
-        config.write_text(config.read_text().replace(setup.api.base_url, other.base_url))
+        config.write_text(
+            config.read_text().replace(setup.api.base_url, other.base_url)
+        )
         daemon.signal(signal.SIGHUP)
         daemon.wait_for("configuration reloaded")
         setup.cli("add", "--at", "1s", "--message", "to the new server", "--to", "2")
@@ -248,7 +272,9 @@ def test_sighup_rereads_the_config(setup: Setup, home: Path) -> None:
 
 
 @pytest.mark.parametrize("policy", ["resend", "skip"])
-def test_crash_mid_send_follows_on_ambiguous(setup: Setup, home: Path, policy: str) -> None:
+def test_crash_mid_send_follows_on_ambiguous(
+    setup: Setup, home: Path, policy: str
+) -> None:
     """A send cut off by SIGKILL is resent on start (at-least-once) or marked failed."""
     config = home / "config.toml"
     config.write_text(config.read_text() + f'on_ambiguous = "{policy}"\n')
@@ -262,7 +288,8 @@ def test_crash_mid_send_follows_on_ambiguous(setup: Setup, home: Path, policy: s
     assert stuck["status"] == "sending"
     setup.start()
     run = wait_until(
-        lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"], timeout=10
+        lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"],
+        timeout=10,
     )[0]
     if policy == "resend":
         assert run["status"] == "sent" and "resent" in run["note"]
@@ -272,7 +299,9 @@ def test_crash_mid_send_follows_on_ambiguous(setup: Setup, home: Path, policy: s
         assert setup.api.texts() == ["cut off"]
 
 
-def test_notify_socket_gets_ready_watchdog_stopping(setup: Setup, tmp_path: Path) -> None:
+def test_notify_socket_gets_ready_watchdog_stopping(
+    setup: Setup, tmp_path: Path
+) -> None:
     """Under systemd the daemon sends READY=1, WATCHDOG=1 pings, then STOPPING=1."""
     import socket
 

@@ -33,4 +33,7 @@ def test_readme_gives_the_test_command_ci_runs() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()
     assert ".venv/bin/python -m pytest" in readme and ".venv/bin/python -m pytest" in ci
-    assert "pip install -e '.[test]'" in readme and "pip install --quiet -e '.[test]'" in ci
+    assert (
+        "pip install -e '.[test]'" in readme
+        and "pip install --quiet -e '.[test]'" in ci
+    )

@@ -14,11 +14,18 @@ HOUR = 3_600_000
 
 
 def reminder(schedule: dict[str, Any], due: int | None, **extra: Any) -> Reminder:
-    return Reminder.model_validate({
-        "id": "r1", "name": "r", "createdAtMs": T0 - 10 * HOUR, "updatedAtMs": T0,
-        "schedule": schedule, "payload": {"kind": "systemEvent", "text": "x"},
-        "state": {"nextRunAtMs": due}, **extra,
-    })
+    return Reminder.model_validate(
+        {
+            "id": "r1",
+            "name": "r",
+            "createdAtMs": T0 - 10 * HOUR,
+            "updatedAtMs": T0,
+            "schedule": schedule,
+            "payload": {"kind": "systemEvent", "text": "x"},
+            "state": {"nextRunAtMs": due},
+            **extra,
+        }
+    )
 
 
 EVERY_10M = {"kind": "every", "everyMs": 600_000, "anchorMs": T0 - 10 * HOUR}
@@ -35,14 +42,24 @@ ONE_SHOT = {"kind": "at", "at": "2026-11-24T10:00:00Z"}
         # a recurring reminder on its slot
         (reminder(EVERY_10M, T0), T0 + 20, None, (T0, "schedule", None)),
         # down for 35 minutes: catch up once at the latest slot, one missed row
-        (reminder(EVERY_10M, T0), T0 + 35 * 60_000, T0 + 35 * 60_000,
-         (T0 + 30 * 60_000, "catch-up", T0)),
+        (
+            reminder(EVERY_10M, T0),
+            T0 + 35 * 60_000,
+            T0 + 35 * 60_000,
+            (T0 + 30 * 60_000, "catch-up", T0),
+        ),
         # down for 3 hours: the latest slot is inside the 1 h window
-        (reminder(EVERY_10M, T0), T0 + 3 * HOUR + 60_000, None,
-         (T0 + 3 * HOUR, "catch-up", T0)),
+        (
+            reminder(EVERY_10M, T0),
+            T0 + 3 * HOUR + 60_000,
+            None,
+            (T0 + 3 * HOUR, "catch-up", T0),
+        ),
     ],
 )
-def test_plan_fire(item: Reminder, now: int, started: int | None, expected: tuple) -> None:
+def test_plan_fire(
+    item: Reminder, now: int, started: int | None, expected: tuple
+) -> None:
     """Each situation gets the slot, the trigger and the missed row the policy says."""
     plan = plan_fire(item, now, "UTC", HOUR, started)
     assert plan is not None
@@ -59,7 +76,9 @@ def test_daily_reminder_outside_its_window_is_missed() -> None:
 
 def test_per_reminder_window_wins() -> None:
     """catchUpMs on the reminder overrides the global window."""
-    daily = reminder({"kind": "cron", "expr": "0 10 * * *", "tz": "UTC"}, T0, catchUpMs=3 * HOUR)
+    daily = reminder(
+        {"kind": "cron", "expr": "0 10 * * *", "tz": "UTC"}, T0, catchUpMs=3 * HOUR
+    )
     plan = plan_fire(daily, T0 + 2 * HOUR, "UTC", HOUR)
     assert plan is not None and plan.slot == T0 and plan.trigger == "late"
 

@@ -39,20 +39,29 @@ def test_systemd_unit_has_the_promised_settings() -> None:
         "WantedBy=default.target",
     ):
         assert line in unit.splitlines(), line
-    system = render_systemd(ServiceSpec(**{**SPEC.__dict__, "system": True, "user": "ann"}))
+    system = render_systemd(
+        ServiceSpec(**{**SPEC.__dict__, "system": True, "user": "ann"})
+    )
     assert "User=ann" in system and "WantedBy=multi-user.target" in system
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed"
+)
 def test_systemd_unit_passes_systemd_analyze(tmp_path: Path) -> None:
     """systemd-analyze verify accepts the unit."""
     exe = tmp_path / "reminders"
     exe.write_text("#!/bin/sh\n")
     exe.chmod(0o755)
     unit = tmp_path / "reminders.service"
-    unit.write_text(render_systemd(ServiceSpec(executable=str(exe), data_dir=str(tmp_path))))
+    unit.write_text(
+        render_systemd(ServiceSpec(executable=str(exe), data_dir=str(tmp_path)))
+    )
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -74,7 +83,9 @@ def test_service_install_print_shows_the_unit(run: Cli) -> None:
     assert f"REMINDERS_HOME={os.environ['REMINDERS_HOME']}" in out
 
 
-def test_sd_notify_sends_datagrams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sd_notify_sends_datagrams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """notify() writes KEY=VALUE datagrams to $NOTIFY_SOCKET; a no-op without it."""
     assert sdnotify.notify("READY=1") is False
     path = tmp_path / "notify.sock"

@@ -29,7 +29,10 @@ def test_upgrade_creates_a_schema_matching_the_tables(tmp_path: Path) -> None:
     store = open_store(sqlite_url(tmp_path / "x.db"))
     with store.engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"include_name": lambda name, type_, parent: name != "apscheduler_jobs"}
+            conn,
+            opts={
+                "include_name": lambda name, type_, parent: name != "apscheduler_jobs"
+            },
         )
         assert compare_metadata(context, metadata) == []
     with sqlite3.connect(tmp_path / "x.db") as conn:
@@ -54,7 +57,7 @@ def test_two_processes_creating_the_database_at_once(tmp_path: Path) -> None:
     def opener() -> None:
         try:
             open_store(url).close()
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=opener) for _ in range(4)]

@@ -34,7 +34,9 @@ def test_durations(text: str, ms: int) -> None:
     assert parse_duration(text) == ms
 
 
-@pytest.mark.parametrize("text", ["", "0", "0s", "10", "10 minutes", "-5m", "1x", "m", "1e3s"])
+@pytest.mark.parametrize(
+    "text", ["", "0", "0s", "10", "10 minutes", "-5m", "1x", "m", "1e3s"]
+)
 def test_bad_durations(text: str) -> None:
     """Anything else is a ScheduleError that shows an example."""
     with pytest.raises(ScheduleError, match="10m|greater than zero"):
@@ -89,9 +91,29 @@ def test_any_text_to_parse_duration_is_a_value_or_our_error(text: str) -> None:
     st.one_of(
         st.text(max_size=40),
         st.lists(
-            st.sampled_from(["*", "0", "7", "*/0", "*/5", "1-5", "MON", "jan", "?", "L",
-                             "99", "-1", "1,2", "5/2", "#", "W", "60"]),
-            min_size=0, max_size=8,
+            st.sampled_from(
+                [
+                    "*",
+                    "0",
+                    "7",
+                    "*/0",
+                    "*/5",
+                    "1-5",
+                    "MON",
+                    "jan",
+                    "?",
+                    "L",
+                    "99",
+                    "-1",
+                    "1,2",
+                    "5/2",
+                    "#",
+                    "W",
+                    "60",
+                ]
+            ),
+            min_size=0,
+            max_size=8,
         ).map(" ".join),
     )
 )

@@ -38,7 +38,9 @@ def cron() -> None:
 for command in manage.COMMANDS:
     cli.add_command(command)
     cron.add_command(command)
-for command in operate.COMMANDS + health.COMMANDS + setup.COMMANDS + service_cmds.COMMANDS:
+for command in (
+    operate.COMMANDS + health.COMMANDS + setup.COMMANDS + service_cmds.COMMANDS
+):
     cli.add_command(command)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,12 +22,17 @@ def _check(name: str, probe: Callable[[], str]) -> Check:
         return name, True, probe()
     except ReminderError as exc:
         return name, False, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a check reports, it never crashes doctor
+    except Exception as exc:
         return name, False, f"{type(exc).__name__}: {exc}"
 
 
 def _checks(runtime: Runtime) -> list[Check]:
-    checks = [_check("config", lambda: f"valid ({runtime.paths.config})" if runtime.settings else "")]
+    checks = [
+        _check(
+            "config",
+            lambda: f"valid ({runtime.paths.config})" if runtime.settings else "",
+        )
+    ]
     if not checks[0][1]:
         return checks
     ctx = runtime.app
@@ -54,6 +58,8 @@ def _token(runtime: Runtime) -> str:
         await sender.start()
         await sender.close()
         return f"accepted by {runtime.settings.telegram.api_base_url}"
+
+    import asyncio
 
     return asyncio.run(probe())
 
@@ -143,8 +149,12 @@ def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
     fires.sort()
     zone = ctx.default_tz
     if as_json:
-        echo_json([{"atMs": ms, "at": render.instant(ms, zone), "id": i, "name": n}
-                   for ms, i, n in fires])
+        echo_json(
+            [
+                {"atMs": ms, "at": render.instant(ms, zone), "id": i, "name": n}
+                for ms, i, n in fires
+            ]
+        )
         return
     if not fires:
         click.echo(f"Nothing in the next {days} day(s).")

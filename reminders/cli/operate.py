@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
@@ -210,6 +209,8 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
         finally:
             await sender.close()
 
+    import asyncio
+
     run = asyncio.run(go())
     if as_json:
         echo_json(run.model_dump(exclude_none=True))
@@ -245,6 +246,8 @@ def send_test(ctx: AppContext, to: str, text: str) -> None:
             await sender.close()
 
     try:
+        import asyncio
+
         result = asyncio.run(go())
     except DeliveryFailure as failure:
         error = DeliveryError if failure.permanent else TransientError

@@ -36,8 +36,15 @@ def service_group() -> None:
 
 
 @service_group.command("install")
-@click.option("--user/--system", "user_mode", default=True, help="User unit (default) or system unit.")
-@click.option("--print", "print_only", is_flag=True, help="Print the file instead of installing.")
+@click.option(
+    "--user/--system",
+    "user_mode",
+    default=True,
+    help="User unit (default) or system unit.",
+)
+@click.option(
+    "--print", "print_only", is_flag=True, help="Print the file instead of installing."
+)
 @pass_runtime
 def install(runtime: Runtime, user_mode: bool, print_only: bool) -> None:
     """Write the service file, then enable and start it where the tool is there."""
@@ -57,7 +64,9 @@ def install(runtime: Runtime, user_mode: bool, print_only: bool) -> None:
         return
     runtime.paths.data_dir.mkdir(parents=True, exist_ok=True)
     if service.is_macos():
-        Path(spec.log_dir or Path.home() / "Library/Logs/reminders").mkdir(parents=True, exist_ok=True)
+        Path(spec.log_dir or Path.home() / "Library/Logs/reminders").mkdir(
+            parents=True, exist_ok=True
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content)
     click.echo(f"Wrote {path}.")
@@ -78,10 +87,14 @@ def uninstall(user_mode: bool) -> None:
     """Stop and disable the service and delete its file."""
     if service.is_macos():
         path = service.plist_path()
-        commands = [["launchctl", "bootout", f"gui/{os.getuid()}/{service.LAUNCHD_LABEL}"]]
+        commands = [
+            ["launchctl", "bootout", f"gui/{os.getuid()}/{service.LAUNCHD_LABEL}"]
+        ]
     else:
         path = service.unit_path(not user_mode)
-        commands = [service.systemctl(not user_mode, "disable", "--now", service.UNIT_NAME)]
+        commands = [
+            service.systemctl(not user_mode, "disable", "--now", service.UNIT_NAME)
+        ]
     if not path.exists():
         raise NotFound(f"No service file at {path}; nothing to uninstall.")
     for problem in service.run_commands(commands):
@@ -96,14 +109,18 @@ def uninstall(user_mode: bool) -> None:
 @click.option("--user/--system", "user_mode", default=True)
 def service_status(user_mode: bool) -> None:
     """Is the service file installed, enabled and active."""
-    path = service.plist_path() if service.is_macos() else service.unit_path(not user_mode)
+    path = (
+        service.plist_path() if service.is_macos() else service.unit_path(not user_mode)
+    )
     click.echo(f"file:    {path} ({'installed' if path.exists() else 'not installed'})")
     if service.is_macos() or not path.exists():
         return
     for what in ("is-enabled", "is-active"):
         command = service.systemctl(not user_mode, what, service.UNIT_NAME)
         try:
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            result = subprocess.run(
+                command, capture_output=True, text=True, check=False
+            )
             answer = result.stdout.strip() or result.stderr.strip()
         except FileNotFoundError:
             answer = "systemctl not found"

@@ -19,9 +19,9 @@ from typing import Any
 from reminders import sdnotify, triggers
 from reminders.app import AppContext, anchor_of
 from reminders.clock import monotonic
-from reminders.config import bot_token, database_url, default_timezone, load_settings
+from reminders.config import bot_token, database_url, load_settings
 from reminders.errors import ConfigError, DaemonRunning, TransientError
-from reminders.firing import Firer
+from reminders.firing import Firer, make_firer
 from reminders.schema import Reminder
 from reminders.timeparse import parse_duration
 
@@ -152,7 +152,7 @@ class Daemon:
         return 0
 
     async def _start_sender(self) -> None:
-        from reminders.delivery import TelegramSender
+        from reminders.delivery import make_sender
 
         settings = self.ctx.settings
         token = bot_token(settings)
@@ -163,15 +163,7 @@ class Daemon:
                 "then restart the daemon (or send it SIGHUP).",
                 self.ctx.paths.config,
             )
-        self.sender = TelegramSender(
-            token,
-            api_base_url=settings.telegram.api_base_url.rstrip("/"),
-            connect_timeout=settings.telegram.connect_timeout,
-            read_timeout=settings.telegram.read_timeout,
-            link_preview=settings.telegram.link_preview,
-            deadline_s=parse_duration(settings.delivery.deadline) / 1000,
-            on_ambiguous=settings.delivery.on_ambiguous,
-        )
+        self.sender = make_sender(settings)
         while True:
             try:
                 await self.sender.start()
@@ -185,16 +177,8 @@ class Daemon:
                 continue
 
     def _make_firer(self) -> Firer:
-        settings = self.ctx.settings
-        return Firer(
-            self.store,
-            self.sender,
-            default_tz=default_timezone(settings),
-            catch_up_ms=parse_duration(settings.general.catch_up),
-            parse_mode=settings.telegram.parse_mode or None,
-            on_ambiguous=settings.delivery.on_ambiguous,
-            clock=self.ctx.clock,
-            started_ms=self.started_ms,
+        return make_firer(
+            self.store, self.sender, self.ctx.settings, self.ctx.clock, self.started_ms
         )
 
     def _start_scheduler(self) -> None:

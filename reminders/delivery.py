@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -557,3 +557,20 @@ def _maybe_sent(exc: NetworkError) -> bool:
     # Without an httpx cause: a TimedOut of unknown origin may have been sent;
     # a NetworkError built from an HTTP answer (5xx) was answered, so it was not taken.
     return isinstance(exc, TimedOut)
+
+
+def make_sender(settings: Any) -> TelegramSender:
+    """A sender configured from the settings (the daemon's and the CLI's)."""
+    from reminders.config import bot_token
+    from reminders.timeparse import parse_duration
+
+    telegram = settings.telegram
+    return TelegramSender(
+        bot_token(settings),
+        api_base_url=telegram.api_base_url.rstrip("/"),
+        connect_timeout=telegram.connect_timeout,
+        read_timeout=telegram.read_timeout,
+        link_preview=telegram.link_preview,
+        deadline_s=parse_duration(settings.delivery.deadline) / 1000,
+        on_ambiguous=settings.delivery.on_ambiguous,
+    )

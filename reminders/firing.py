@@ -104,6 +104,37 @@ def _count_slots(reminder: Reminder, default_tz: str, first: int, last: int) -> 
     return sum(1 for ms in times if ms < last)
 
 
+@dataclass(frozen=True)
+class AlertPolicy:
+    """After `after` failures in a row, tell `to`, at most once per cooldown."""
+
+    after: int = 3
+    to: str = ""
+    cooldown_ms: int = 3_600_000
+
+    def for_reminder(self, reminder: Reminder) -> AlertPolicy | None:
+        """The policy for one reminder: its OpenClaw failureAlert wins; off when 0."""
+        custom = reminder.failureAlert
+        if custom is False or (reminder.delivery and reminder.delivery.bestEffort):
+            return None
+        policy = self
+        if isinstance(custom, dict):
+            policy = AlertPolicy(
+                after=int(custom.get("after", self.after)),
+                to=str(custom.get("to") or self.to),
+                cooldown_ms=int(custom.get("cooldownMs", self.cooldown_ms)),
+            )
+        return policy if policy.after > 0 and policy.to else None
+
+
+def alert_due(reminder: Reminder, policy: AlertPolicy | None, now_ms: int) -> bool:
+    state = reminder.state
+    if policy is None or (state.consecutiveErrors or 0) < policy.after:
+        return False
+    last = state.lastFailureAlertAtMs
+    return last is None or now_ms - last >= policy.cooldown_ms
+
+
 @dataclass
 class Outcome:
     status: str  # sent | failed | skipped
@@ -129,6 +160,7 @@ class Firer:
         on_ambiguous: str,
         clock: Any,
         started_ms: int | None = None,
+        alerts: AlertPolicy | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -138,6 +170,7 @@ class Firer:
         self.on_ambiguous = on_ambiguous
         self.clock = clock
         self.started_ms = started_ms
+        self.alerts = alerts or AlertPolicy(after=0)
 
     # -- scheduled fires -------------------------------------------------------
 
@@ -248,8 +281,8 @@ class Firer:
                     "the daemon stopped mid-send; not resent (delivery.on_ambiguous = skip)",
                     run.attempts,
                 )
-                done = await asyncio.to_thread(
-                    self._finish, reminder, run, outcome, run.trigger != "manual"
+                done = await self._complete(
+                    reminder, run, outcome, run.trigger != "manual"
                 )
             else:
                 log.warning(
@@ -293,7 +326,25 @@ class Firer:
             outcome.note = _join(
                 outcome.note, "resent after the daemon stopped mid-send"
             )
-        return await asyncio.to_thread(self._finish, reminder, run, outcome, advance)
+        return await self._complete(reminder, run, outcome, advance)
+
+    async def _complete(
+        self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
+    ) -> Run:
+        done, alert = await asyncio.to_thread(
+            self._finish, reminder, run, outcome, advance
+        )
+        if alert is not None:
+            await self._send_alert(*alert)
+        return done
+
+    async def _send_alert(self, to: str, text: str) -> None:
+        from reminders.delivery import DeliveryFailure
+
+        try:
+            await self.sender.send(parse_target(to), text)
+        except (DeliveryFailure, ValidationError) as exc:
+            log.warning("failure alert to %s not delivered: %s", to, exc)
 
     async def _send(self, reminder: Reminder, run: Run) -> Outcome:
         if not reminder.delivers:
@@ -357,7 +408,8 @@ class Firer:
 
     def _finish(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
-    ) -> Run:
+    ) -> tuple[Run, tuple[str, str] | None]:
+        """Record the outcome; returns the run and an alert (chat, text) to send."""
         now = self.clock.now_ms()
         with self.store.write() as conn:
             self.store.update_run(
@@ -372,12 +424,13 @@ class Firer:
                 note=outcome.note,
             )
             current = self.store.get(conn, reminder.id)
+            alert = None
             if current is not None:
-                self._apply_outcome(conn, current, run, outcome, advance, now)
+                alert = self._apply_outcome(conn, current, run, outcome, advance, now)
             done = self.store.get_run(conn, run.id)
         assert done is not None
         self._log(reminder, done)
-        return done
+        return done, alert
 
     def _apply_outcome(
         self,
@@ -387,7 +440,8 @@ class Firer:
         outcome: Outcome,
         advance: bool,
         now: int,
-    ) -> None:
+    ) -> tuple[str, str] | None:
+        """Update the reminder's state and schedule; returns an alert to send."""
         state = reminder.state
         ok = outcome.status in ("sent", "skipped")
         state.runningAtMs = None
@@ -404,11 +458,16 @@ class Firer:
         state.lastDeliveryError = None if ok else outcome.error_text
         if outcome.new_chat_id is not None and reminder.delivery is not None:
             reminder.delivery.to = str(outcome.new_chat_id)
+        alert = None
+        policy = self.alerts.for_reminder(reminder)
+        if not ok and policy is not None and alert_due(reminder, policy, now):
+            state.lastFailureAlertAtMs = now
+            alert = (policy.to, _alert_text(reminder, outcome))
         if advance:
             if isinstance(reminder.schedule, AtSchedule):
                 if ok and reminder.deleteAfterRun:
                     self.store.delete(conn, reminder.id, now)
-                    return
+                    return None
                 reminder.enabled = False
                 state.nextRunAtMs = None
             else:
@@ -420,6 +479,7 @@ class Firer:
                 after = now if edited else run.scheduledForMs
                 state.nextRunAtMs = next_run(reminder, self.default_tz, after)
         self.store.save(conn, reminder, now)
+        return alert
 
     @staticmethod
     def _log(reminder: Reminder, run: Run) -> None:
@@ -436,5 +496,39 @@ class Firer:
         )
 
 
+def _alert_text(reminder: Reminder, outcome: Outcome) -> str:
+    error = f"{outcome.error_class}: {outcome.error_text}"
+    return (
+        f'Reminder "{reminder.name}" failed {reminder.state.consecutiveErrors} times '
+        f"in a row.\nLast error: {error[:200]}\n"
+        f"See `reminders runs {reminder.id}`."
+    )
+
+
 def _join(*parts: str | None) -> str | None:
     return "; ".join(part for part in parts if part) or None
+
+
+def make_firer(
+    store: Store, sender: Sender, settings: Any, clock: Any, started_ms: int | None = None
+) -> Firer:
+    """A Firer configured from the settings (the daemon's and `reminders run`'s)."""
+    from reminders.config import default_timezone
+    from reminders.timeparse import parse_duration
+
+    delivery = settings.delivery
+    return Firer(
+        store,
+        sender,
+        default_tz=default_timezone(settings),
+        catch_up_ms=parse_duration(settings.general.catch_up),
+        parse_mode=settings.telegram.parse_mode or None,
+        on_ambiguous=delivery.on_ambiguous,
+        clock=clock,
+        started_ms=started_ms,
+        alerts=AlertPolicy(
+            after=delivery.failure_alert_after,
+            to=delivery.failure_alert_to,
+            cooldown_ms=parse_duration(delivery.failure_alert_cooldown),
+        ),
+    )

@@ -134,6 +134,7 @@ class ReminderState(BaseModel):
         Literal["delivered", "not-delivered", "unknown", "not-requested"] | None
     ) = None
     lastDeliveryError: str | None = None
+    lastFailureAlertAtMs: int | None = None
 
 
 class Reminder(BaseModel):

@@ -166,19 +166,9 @@ def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
 
 
 def _sender(ctx: AppContext) -> Any:
-    from reminders.delivery import TelegramSender
-    from reminders.timeparse import parse_duration
+    from reminders.delivery import make_sender
 
-    settings = ctx.settings
-    return TelegramSender(
-        bot_token(settings),
-        api_base_url=settings.telegram.api_base_url.rstrip("/"),
-        connect_timeout=settings.telegram.connect_timeout,
-        read_timeout=settings.telegram.read_timeout,
-        link_preview=settings.telegram.link_preview,
-        deadline_s=parse_duration(settings.delivery.deadline) / 1000,
-        on_ambiguous=settings.delivery.on_ambiguous,
-    )
+    return make_sender(ctx.settings)
 
 
 @click.command("run")
@@ -187,8 +177,7 @@ def _sender(ctx: AppContext) -> Any:
 @pass_app
 def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
     """Deliver a reminder now, without moving its schedule."""
-    from reminders.firing import Firer
-    from reminders.timeparse import parse_duration
+    from reminders.firing import make_firer
 
     reminder = app.resolve(ctx, ref)
 
@@ -196,15 +185,7 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
         sender = _sender(ctx)
         await sender.start()
         try:
-            firer = Firer(
-                ctx.store,
-                sender,
-                default_tz=ctx.default_tz,
-                catch_up_ms=parse_duration(ctx.settings.general.catch_up),
-                parse_mode=ctx.settings.telegram.parse_mode or None,
-                on_ambiguous=ctx.settings.delivery.on_ambiguous,
-                clock=ctx.clock,
-            )
+            firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
             return await firer.run_now(reminder)
         finally:
             await sender.close()

@@ -84,24 +84,21 @@ def _next_daily(after: int, hour: int, minute: int) -> int:
     return slot if slot > after else slot + 86_400_000
 
 
-def add_one_shots(home: Path, times: list[int], chat_base: int = 500_000) -> None:
+def add_one_shots(
+    home: Path, times: list[int], chat_base: int = 500_000, chats: int | None = None
+) -> None:
+    """One-shots due at `times`; reminder i goes to chat chat_base + i (mod chats)."""
+    from reminders.schema import ms_to_iso
+
     store = open_store(sqlite_url(home / "reminders.db"))
     created = now_ms()
     with store.write() as conn:
         for i, at in enumerate(times):
-            from reminders.schema import ms_to_iso
-
-            store.save(
-                conn,
-                reminder(
-                    f"due {i}",
-                    {"kind": "at", "at": ms_to_iso(at)},
-                    chat_base + i,
-                    created,
-                    at,
-                ),
-                created,
+            chat = chat_base + (i % chats if chats else i)
+            item = reminder(
+                f"due {i}", {"kind": "at", "at": ms_to_iso(at)}, chat, created, at
             )
+            store.save(conn, item, created)
     store.close()
 
 

@@ -336,3 +336,30 @@ def test_logs_never_show_the_token(setup: Setup) -> None:
     entries = [json.loads(line) for line in daemon.lines]
     [fired] = [e for e in entries if e["message"].startswith("fired")]
     assert "sent" in fired["message"] and "late" in fired["message"]
+
+
+def test_burst_to_twenty_chats_draws_no_429(setup: Setup, home: Path) -> None:
+    """200 reminders due in the same second to 20 chats all arrive, with no 429s."""
+    from reminders.migrate import open_store
+    from reminders.schema import Reminder, ms_to_iso
+    from reminders.store import sqlite_url
+
+    setup.api.enforce_limits = True
+    setup.start()
+    store = open_store(sqlite_url(home / "reminders.db"))
+    now = int(time.time() * 1000)
+    due = now + 2000
+    with store.write() as db:
+        for i in range(200):
+            store.save(db, Reminder.model_validate({
+                "id": f"burst-{i:03d}", "name": f"burst {i}", "createdAtMs": now,
+                "updatedAtMs": now, "deleteAfterRun": True,
+                "schedule": {"kind": "at", "at": ms_to_iso(due)},
+                "payload": {"kind": "systemEvent", "text": f"burst {i}"},
+                "delivery": {"to": str(7000 + i % 20)},
+                "state": {"nextRunAtMs": due},
+            }), now)
+    store.close()
+    wait_until(lambda: len(setup.api.messages()) >= 200, timeout=60, interval=0.5)
+    assert sorted(setup.api.texts()) == sorted(f"burst {i}" for i in range(200))
+    assert setup.api.flood_429s == 0

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 # Sends are timed by the client, arrivals by Telegram; keep a little slack between them.
 MARGIN_S = 0.05
@@ -36,13 +37,17 @@ class _Window:
     """At most `count` events in any `period` seconds, from the last `count` events."""
 
     def __init__(self, count: int, period: float) -> None:
+        self.count = count
         self.period = period + MARGIN_S
-        self.times: deque[float] = deque(maxlen=count)
+        self.times: deque[Any] = deque(maxlen=count)
 
     def earliest(self, now: float) -> float:
-        if len(self.times) < (self.times.maxlen or 0):
+        if len(self.times) < self.count:
             return now
-        return max(now, self.times[0] + self.period)
+        oldest = self.times[0]
+        return max(
+            now, (oldest[0] if isinstance(oldest, list) else oldest) + self.period
+        )
 
 
 @dataclass
@@ -120,13 +125,23 @@ class RateLimiter:
                 await self._sleep_until(
                     max(lane.paused_until, lane.window.earliest(now))
                 )
-                slot = self._overall.earliest(self._clock())
-                self._overall.times.append(slot)
-                await self._sleep_until(slot)
+                # The overall window holds one cell per send: its start, moved to
+                # its end once it completes. The send that must wait for the
+                # oldest cell also waits for that send to finish, so Telegram
+                # never sees more than `count` arrivals in one period, however
+                # requests bunch up on the way.
+                overall = self._overall
+                gate = overall.times[0] if len(overall.times) == overall.count else None
+                cell = [overall.earliest(self._clock())]
+                overall.times.append(cell)
+                await self._sleep_until(cell[0])
+                while gate is not None and self._clock() < gate[0] + overall.period:
+                    await self._sleep_until(gate[0] + overall.period)
                 turn = Turn(self._clock() - started)
                 try:
                     yield turn
                 finally:
+                    cell[0] = max(cell[0], self._clock())
                     if turn.sent:
                         lane.window.times.append(self._clock())
         finally:

@@ -35,6 +35,7 @@ START_RETRY_S = 30.0
 # APScheduler sleeps on the monotonic clock, which stands still while a laptop is
 # suspended; a wall-clock jump, or this interval at the latest, wakes it to re-check.
 SAFETY_WAKEUP_S = 30.0
+RECONCILE_PAGE = 2000
 CLOCK_JUMP_MS = 1000
 META_HEARTBEAT = "daemon.heartbeat_ms"
 META_PID = "daemon.pid"
@@ -82,6 +83,7 @@ class Daemon:
         self.sender: Any = None
         self.firer: Firer | None = None
         self.scheduler: Any = None
+        self.jobstore: Any = None
         self._data_version_conn: sqlite3.Connection | None = None
 
     # -- the job target --------------------------------------------------------
@@ -184,13 +186,15 @@ class Daemon:
     def _start_scheduler(self) -> None:
         from apscheduler.executors.asyncio import AsyncIOExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        from reminders.jobstore import ReminderJobStore
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         engine = self.store.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.jobstore = ReminderJobStore(engine=engine)
         self.scheduler = AsyncIOScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(engine=engine),
+                "default": self.jobstore,
                 "internal": MemoryJobStore(),
             },
             executors={"default": AsyncIOExecutor()},
@@ -264,7 +268,10 @@ class Daemon:
 
     # -- reconciling the job store with the table -------------------------------
 
-    def _job_for(self, reminder: Reminder) -> dict[str, Any] | None:
+    def _job_for(self, reminder: Reminder) -> Any | None:
+        """The APScheduler job this reminder should have, or None for no job."""
+        from apscheduler.job import Job
+
         due = reminder.state.nextRunAtMs
         if not reminder.enabled or due is None:
             return None
@@ -275,51 +282,55 @@ class Daemon:
             default_tz=self.firer.default_tz if self.firer else "UTC",
             anchor_ms=anchor_of(reminder),
         )
-        # An overdue reminder runs at once; fire() works out late, catch-up or missed.
-        return {
-            "trigger": trigger,
-            "next_run_time": to_datetime(due if due > now else now),
-        }
-
-    def _sync_job(
-        self, reminder_id: str, reminder: Reminder | None, existing: Any
-    ) -> bool:
-        if reminder_id in self.firing:
-            return True  # its own write after the send brings it back here
-        wanted = self._job_for(reminder) if reminder is not None else None
-        if wanted is None:
-            if existing is not None:
-                self.scheduler.remove_job(reminder_id, jobstore="default")
-            return False
-        if (
-            existing is not None
-            and existing.next_run_time == wanted["next_run_time"]
-            and repr(existing.trigger) == repr(wanted["trigger"])
-        ):
-            return True
-        self.scheduler.add_job(
-            JOB_FUNC,
-            trigger=wanted["trigger"],
-            args=[reminder_id],
-            id=reminder_id,
-            name=reminder.name if reminder else reminder_id,
-            jobstore="default",
-            replace_existing=True,
-            next_run_time=wanted["next_run_time"],
+        return Job(
+            self.scheduler,
+            id=reminder.id,
+            func=JOB_FUNC,
+            trigger=trigger,
+            executor="default",
+            args=(reminder.id,),
+            kwargs={},
+            name=reminder.name,
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+            # An overdue reminder runs at once; fire() works out late, catch-up
+            # or missed.
+            next_run_time=to_datetime(due if due > now else now),
         )
-        return True
+
+    def _sync(self, ids: list[str], reminders: dict[str, Reminder]) -> int:
+        """Make the job rows of `ids` match their reminders; returns rows changed."""
+        ids = [reminder_id for reminder_id in ids if reminder_id not in self.firing]
+        stored = self.jobstore.states(ids)
+        rows, drop = [], []
+        for reminder_id in ids:
+            reminder = reminders.get(reminder_id)
+            job = self._job_for(reminder) if reminder is not None else None
+            if job is None:
+                if reminder_id in stored:
+                    drop.append(reminder_id)
+                continue
+            row = self.jobstore.encode(job)
+            if stored.get(reminder_id) != row["job_state"]:
+                rows.append(row)
+        self.jobstore.put(rows, drop)
+        return len(rows) + len(drop)
 
     async def reconcile_all(self) -> int:
-        reminders = await asyncio.to_thread(self._all_enabled)
-        existing = {job.id: job for job in self.scheduler.get_jobs(jobstore="default")}
-        count = 0
-        for reminder in reminders:
-            count += self._sync_job(
-                reminder.id, reminder, existing.pop(reminder.id, None)
-            )
-        for job_id in existing:
-            self.scheduler.remove_job(job_id, jobstore="default")
-        return count
+        """Rebuild the job store from the table, a page at a time; returns the count."""
+        wanted: set[str] = set()
+        after = ""
+        while True:
+            page = await asyncio.to_thread(self._enabled_page, after)
+            if not page:
+                break
+            self._sync([r.id for r in page], {r.id: r for r in page})
+            wanted.update(r.id for r in page if r.state.nextRunAtMs is not None)
+            after = page[-1].id
+        orphans = self.jobstore.ids() - wanted
+        self.jobstore.put([], orphans)
+        return len(wanted)
 
     async def reconcile_changes(self) -> None:
         """Sync the jobs of reminders written since the last revision seen."""
@@ -329,16 +340,15 @@ class Daemon:
         revision, ids, reminders = await asyncio.to_thread(
             self._changed_reminders, extra
         )
-        for reminder_id in ids:
-            existing = self.scheduler.get_job(reminder_id, jobstore="default")
-            self._sync_job(reminder_id, reminders.get(reminder_id), existing)
+        if self._sync(ids, reminders):
+            self.scheduler.wakeup()
         self.revision = revision
 
     # -- database work, run in a thread ------------------------------------------
 
-    def _all_enabled(self) -> list[Reminder]:
+    def _enabled_page(self, after_id: str) -> list[Reminder]:
         with self.store.read() as conn:
-            return self.store.all(conn, include_disabled=False)
+            return self.store.enabled_page(conn, after_id, RECONCILE_PAGE)
 
     def _last_revision(self) -> int:
         with self.store.read() as conn:

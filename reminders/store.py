@@ -379,6 +379,15 @@ class Store:
         )
         return [row_to_reminder(row) for row in rows]
 
+    def enabled_page(self, db: Db, after_id: str, limit: int) -> list[Reminder]:
+        """Enabled reminders with ids after `after_id`, in id order: for paging."""
+        rows = db.rows(
+            "SELECT * FROM reminders WHERE enabled = :yes AND id > :after "
+            "ORDER BY id LIMIT :limit",
+            {"yes": True, "after": after_id, "limit": limit},
+        )
+        return [row_to_reminder(row) for row in rows]
+
     def get_many(self, db: Db, ids: Sequence[str]) -> dict[str, Reminder]:
         found: dict[str, Reminder] = {}
         for start in range(0, len(ids), 500):

@@ -282,22 +282,27 @@ class Daemon:
             default_tz=self.firer.default_tz if self.firer else "UTC",
             anchor_ms=anchor_of(reminder),
         )
-        return Job(
-            self.scheduler,
-            id=reminder.id,
-            func=JOB_FUNC,
-            trigger=trigger,
-            executor="default",
-            args=(reminder.id,),
-            kwargs={},
-            name=reminder.name,
-            misfire_grace_time=None,
-            coalesce=True,
-            max_instances=1,
-            # An overdue reminder runs at once; fire() works out late, catch-up
-            # or missed.
-            next_run_time=to_datetime(due if due > now else now),
+        # Built from its state, as the job store itself restores jobs: Job() would
+        # inspect fire()'s signature for every one of 100,000 reminders.
+        job = Job.__new__(Job)
+        job.__setstate__(
+            {
+                "version": 1,
+                "id": reminder.id,
+                "func": JOB_FUNC,
+                "trigger": trigger,
+                "executor": "default",
+                "args": (reminder.id,),
+                "kwargs": {},
+                "name": reminder.name,
+                "misfire_grace_time": None,
+                "coalesce": True,
+                "max_instances": 1,
+                # Overdue runs at once; fire() works out late, catch-up or missed.
+                "next_run_time": to_datetime(due if due > now else now),
+            }
         )
+        return job
 
     def _sync(self, ids: list[str], reminders: dict[str, Reminder]) -> int:
         """Make the job rows of `ids` match their reminders; returns rows changed."""

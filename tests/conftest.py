@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from reminders.cli import cli
 from reminders.cli.common import Runtime
 from reminders.clock import FakeClock, SystemClock
+from tests.fake_bot_api import TOKEN, FakeBotApi
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -172,3 +173,51 @@ def wait_until(predicate: Any, timeout: float = 15, interval: float = 0.05) -> A
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+# -- a daemon set up against a fake Telegram ------------------------------------
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as api:
+        yield api
+
+
+class Setup:
+    def __init__(self, home: Path, api: FakeBotApi, procs: list[Any]) -> None:
+        self.home = home
+        self.api = api
+        self.procs = procs
+        self.env = subprocess_env(home, REMINDERS_GENERAL_TIMEZONE="UTC")
+        (home / "config.toml").write_text(
+            "[telegram]\n"
+            f'bot_token = "{TOKEN}"\n'
+            f'api_base_url = "{api.base_url}"\n'
+            "read_timeout = 2\nconnect_timeout = 2\n"
+            "[daemon]\n"
+            'poll_interval = "0.5s"\n'
+            "[delivery]\n"
+            'deadline = "5s"\n'
+        )
+
+    def cli(self, *args: str, code: int = 0) -> str:
+        result = reminders_cmd(self.home, *args, env=self.env)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--json"))
+
+    def start(self) -> DaemonProcess:
+        daemon = DaemonProcess(self.home, self.env, self.procs)
+        daemon.wait_for("daemon ready")
+        return daemon
+
+    def runs(self, ref: str | None = None) -> list[dict[str, Any]]:
+        return self.cli_json("runs", *([ref] if ref else []), "--limit", "1000")
+
+
+@pytest.fixture
+def setup(home: Path, telegram: FakeBotApi, stopper: list[Any]) -> Setup:
+    return Setup(home, telegram, stopper)

@@ -21,20 +21,27 @@ def test_alert_after_three_failures_then_cooldown(tmp_path: Path) -> None:
     """Three failures send one alert naming the reminder; more wait for the cooldown."""
     store = open_store(sqlite_url(tmp_path / "r.db"))
     clock = FakeClock(T0)
-    reminder = Reminder.model_validate({
-        "id": "r-1", "name": "Pay rent", "createdAtMs": T0, "updatedAtMs": T0,
-        "schedule": {"kind": "every", "everyMs": 60_000, "anchorMs": T0},
-        "payload": {"kind": "systemEvent", "text": "rent"},
-        "delivery": {"to": "404"},
-    })
+    reminder = Reminder.model_validate(
+        {
+            "id": "r-1",
+            "name": "Pay rent",
+            "createdAtMs": T0,
+            "updatedAtMs": T0,
+            "schedule": {"kind": "every", "everyMs": 60_000, "anchorMs": T0},
+            "payload": {"kind": "systemEvent", "text": "rent"},
+            "delivery": {"to": "404"},
+        }
+    )
     with store.write() as db:
         store.save(db, reminder, T0)
     with FakeBotApi() as api:
         api.unknown_chats.add(404)
-        settings = Settings.model_validate({
-            "telegram": {"bot_token": TOKEN, "api_base_url": api.base_url},
-            "delivery": {"failure_alert_to": "999", "failure_alert_cooldown": "1h"},
-        })
+        settings = Settings.model_validate(
+            {
+                "telegram": {"bot_token": TOKEN, "api_base_url": api.base_url},
+                "delivery": {"failure_alert_to": "999", "failure_alert_cooldown": "1h"},
+            }
+        )
 
         async def fire_times(count: int) -> None:
             sender = make_sender(settings)

@@ -5,66 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import (
-    DaemonProcess,
-    reminders_cmd,
-    subprocess_env,
-    wait_until,
-)
+from tests.conftest import Setup, reminders_cmd, wait_until
 from tests.fake_bot_api import TOKEN, FakeBotApi, slow, too_many
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as api:
-        yield api
-
-
-class Setup:
-    def __init__(self, home: Path, api: FakeBotApi, procs: list[Any]) -> None:
-        self.home = home
-        self.api = api
-        self.procs = procs
-        self.env = subprocess_env(home, REMINDERS_GENERAL_TIMEZONE="UTC")
-        (home / "config.toml").write_text(
-            "[telegram]\n"
-            f'bot_token = "{TOKEN}"\n'
-            f'api_base_url = "{api.base_url}"\n'
-            "read_timeout = 2\nconnect_timeout = 2\n"
-            "[daemon]\n"
-            'poll_interval = "0.5s"\n'
-            "[delivery]\n"
-            'deadline = "5s"\n'
-        )
-
-    def cli(self, *args: str, code: int = 0) -> str:
-        result = reminders_cmd(self.home, *args, env=self.env)
-        assert result.returncode == code, (args, result.stdout, result.stderr)
-        return result.stdout
-
-    def cli_json(self, *args: str) -> Any:
-        return json.loads(self.cli(*args, "--json"))
-
-    def start(self) -> DaemonProcess:
-        daemon = DaemonProcess(self.home, self.env, self.procs)
-        daemon.wait_for("daemon ready")
-        return daemon
-
-    def runs(self, ref: str | None = None) -> list[dict[str, Any]]:
-        return self.cli_json("runs", *([ref] if ref else []), "--limit", "1000")
-
-
-@pytest.fixture
-def setup(home: Path, telegram: FakeBotApi, stopper: list[Any]) -> Setup:
-    return Setup(home, telegram, stopper)
 
 
 def test_one_shot_arrives_once_and_is_deleted(setup: Setup) -> None:
@@ -351,14 +299,23 @@ def test_burst_to_twenty_chats_draws_no_429(setup: Setup, home: Path) -> None:
     due = now + 2000
     with store.write() as db:
         for i in range(200):
-            store.save(db, Reminder.model_validate({
-                "id": f"burst-{i:03d}", "name": f"burst {i}", "createdAtMs": now,
-                "updatedAtMs": now, "deleteAfterRun": True,
-                "schedule": {"kind": "at", "at": ms_to_iso(due)},
-                "payload": {"kind": "systemEvent", "text": f"burst {i}"},
-                "delivery": {"to": str(7000 + i % 20)},
-                "state": {"nextRunAtMs": due},
-            }), now)
+            store.save(
+                db,
+                Reminder.model_validate(
+                    {
+                        "id": f"burst-{i:03d}",
+                        "name": f"burst {i}",
+                        "createdAtMs": now,
+                        "updatedAtMs": now,
+                        "deleteAfterRun": True,
+                        "schedule": {"kind": "at", "at": ms_to_iso(due)},
+                        "payload": {"kind": "systemEvent", "text": f"burst {i}"},
+                        "delivery": {"to": str(7000 + i % 20)},
+                        "state": {"nextRunAtMs": due},
+                    }
+                ),
+                now,
+            )
     store.close()
     wait_until(lambda: len(setup.api.messages()) >= 200, timeout=60, interval=0.5)
     assert sorted(setup.api.texts()) == sorted(f"burst {i}" for i in range(200))

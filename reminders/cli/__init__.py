@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reminders.cli import health, manage, operate, service_cmds, setup
+from reminders.cli import health, manage, openclaw_cmds, operate, service_cmds, setup
 from reminders.cli.common import ReminderGroup, Runtime
 
 
@@ -39,7 +39,11 @@ for command in manage.COMMANDS:
     cli.add_command(command)
     cron.add_command(command)
 for command in (
-    operate.COMMANDS + health.COMMANDS + setup.COMMANDS + service_cmds.COMMANDS
+    operate.COMMANDS
+    + openclaw_cmds.COMMANDS
+    + health.COMMANDS
+    + setup.COMMANDS
+    + service_cmds.COMMANDS
 ):
     cli.add_command(command)
 

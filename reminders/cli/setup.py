@@ -16,6 +16,7 @@ from reminders.config import (
     render_example,
 )
 from reminders.errors import ConfigError
+from reminders.files import write_private
 
 
 @click.group()
@@ -80,23 +81,6 @@ def config_init(runtime: Runtime, force: bool, print_only: bool) -> None:
     click.echo(
         f"Wrote {path}. Set telegram.bot_token there (or REMINDERS_TELEGRAM_BOT_TOKEN)."
     )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, atomically."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.group()

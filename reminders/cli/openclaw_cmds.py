@@ -1,0 +1,109 @@
+"""`reminders import` and `reminders export`: move to and from OpenClaw in one command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reminders.app import AppContext
+from reminders.cli.common import echo_json, json_option, pass_app
+from reminders.files import write_private
+from reminders.transfer import ImportPlan, apply_import, export_jobs, plan_import
+
+PROGRESS_FROM = 500
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
+@click.option("--replace", is_flag=True, help="Update reminders whose job changed.")
+@click.option("--default-to", help="Chat for jobs that have no Telegram target.")
+@click.option(
+    "--last-is-telegram",
+    is_flag=True,
+    help="Read channel 'last' (without a telegram: prefix) as Telegram.",
+)
+@json_option
+@pass_app
+def import_(
+    ctx: AppContext,
+    path: Path,
+    dry_run: bool,
+    replace: bool,
+    default_to: str | None,
+    last_is_telegram: bool,
+    as_json: bool,
+) -> None:
+    """Import an OpenClaw store: jobs.json (any era), ~/.openclaw, or openclaw.sqlite.
+
+    All or nothing, and idempotent by id: importing the same store twice changes
+    nothing the second time.
+    """
+    plan = plan_import(
+        ctx,
+        path,
+        replace=replace,
+        default_to=default_to,
+        last_is_telegram=last_is_telegram,
+        progress=_progress(),
+    )
+    runs = 0 if dry_run else apply_import(ctx, plan)
+    if as_json:
+        echo_json({**plan.to_json(), "dryRun": dry_run, "runsAdded": runs})
+        return
+    click.echo(render_report(plan, dry_run, runs))
+
+
+def _progress() -> object:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if total >= PROGRESS_FROM and (done % 100 == 0 or done == total - 1):
+            click.echo(
+                f"\rReading jobs: {done + 1}/{total}", err=True, nl=done == total - 1
+            )
+
+    return show
+
+
+def render_report(plan: ImportPlan, dry_run: bool, runs: int) -> str:
+    lines = [f"{'Would import' if dry_run else 'Imported'} from {plan.source}:"]
+    for report in plan.reports:
+        label = report.name or "(no name)"
+        line = f"  {report.action:<9} {report.id}  {label}"
+        if report.reason:
+            line += f": {report.reason}"
+        lines.append(line)
+        lines += [f"              - {note}" for note in report.notes]
+    summary = ", ".join(
+        f"{plan.count(action)} {action}"
+        for action in ("imported", "updated", "unchanged", "refused", "skipped")
+        if plan.count(action)
+    )
+    lines.append(
+        f"{summary or 'no jobs'}; {len(plan.runs)} past run(s) in the history"
+        + ("" if dry_run else f" ({runs} new)")
+        + "."
+    )
+    if dry_run:
+        lines.append("Dry run: nothing was changed.")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@pass_app
+def export(ctx: AppContext, path: Path | None) -> None:
+    """Write every reminder as an OpenClaw jobs.json (to stdout without PATH)."""
+    text = export_jobs(ctx)
+    if path is None:
+        click.echo(text)
+        return
+    write_private(path, text)
+    click.echo(f"Wrote {path}.", err=True)
+
+
+COMMANDS = [import_, export]

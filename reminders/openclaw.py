@@ -1,0 +1,239 @@
+"""OpenClaw job stores: read any era, normalise legacy rows, convert, and write back.
+
+Reading follows OpenClaw's own loader and `openclaw doctor --fix`: a `jobs.json`
+(`{"version":1,"jobs":[...]}` or a bare list, JSON5 comments and trailing commas
+allowed) with its `jobs-state.json` sidecar and `runs/<id>.jsonl` logs, a
+`~/.openclaw` folder, or the 2026.6+ SQLite state database (read-only). A row that
+is not a job at all stops the import with the index and field at fault; a job we
+cannot deliver (webhook, another channel, no Telegram target, a bad schedule) is
+refused in the report and the rest still import.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reminders.errors import ImportFormatError, NotFound
+
+# Keys OpenClaw writes, in its order; anything of ours is left out of an export.
+JOB_KEYS = (
+    "id", "agentId", "sessionKey", "name", "description", "enabled", "deleteAfterRun",
+    "createdAtMs", "updatedAtMs", "schedule", "sessionTarget", "wakeMode", "payload",
+    "delivery", "failureAlert", "state",
+)  # fmt: skip
+AGENT_FIELDS = ("model", "fallbacks", "thinking", "timeoutSeconds", "lightContext",
+                "toolsAllow", "allowUnsafeExternalContent")  # fmt: skip
+INERT = ("agentId", "sessionKey", "sessionTarget", "wakeMode")
+SYSTEM_PAYLOADS = {"heartbeat", "command", "script"}
+TELEGRAM = {"telegram", "tg"}
+_NAMESPACE = uuid.UUID("6f1c3a52-9d7e-4b0a-8c21-5e4f3d2b1a09")
+
+
+class Refused(Exception):
+    """A job we will not import, with the reason a user should read."""
+
+
+@dataclass
+class RawJob:
+    index: int
+    data: Any
+    state: dict[str, Any] | None = None
+
+
+@dataclass
+class Source:
+    label: str
+    jobs: list[RawJob]
+    runs_dir: Path | None = None
+
+
+@dataclass
+class JobReport:
+    index: int
+    id: str | None
+    name: str | None
+    action: str  # imported | updated | unchanged | refused | skipped
+    reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "index": self.index,
+            "id": self.id,
+            "name": self.name,
+            "action": self.action,
+            "reason": self.reason,
+            "notes": self.notes,
+        }
+        return {key: value for key, value in data.items() if value not in (None, [])}
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def read_source(path: Path) -> Source:
+    """Find and read the store at `path` (a file, a ~/.openclaw folder, a database)."""
+    path = path.expanduser()
+    if not path.exists():
+        raise NotFound(
+            f"{path} does not exist. Give a jobs.json, ~/.openclaw or openclaw.sqlite."
+        )
+    if path.is_dir():
+        for candidate in (
+            "cron/jobs.json",
+            "cron/jobs.json.migrated",
+            "state/openclaw.sqlite",
+            "jobs.json",
+            "openclaw.sqlite",
+        ):
+            if (path / candidate).is_file():
+                return read_source(path / candidate)
+        raise NotFound(
+            f"No OpenClaw cron store in {path} (looked for cron/jobs.json and "
+            "state/openclaw.sqlite)."
+        )
+    with path.open("rb") as handle:
+        is_sqlite = handle.read(16) == b"SQLite format 3\x00"
+    return _read_sqlite(path) if is_sqlite else _read_json_store(path)
+
+
+def _parse_json(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as first:
+        import json5
+
+        try:
+            return json5.loads(text)
+        except Exception:  # noqa: BLE001 - json's message is the clearer one
+            raise ImportFormatError(
+                f"{path} is not valid JSON (line {first.lineno}, column {first.colno}: "
+                f"{first.msg}). Fix the file or import a backup such as jobs.json.bak."
+            ) from None
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    name = path.name
+    migrated = name.endswith(".migrated")
+    base = name.removesuffix(".migrated")
+    stem = base[: -len(".json")] if base.endswith(".json") else base
+    return path.with_name(f"{stem}{suffix}" + (".migrated" if migrated else ""))
+
+
+def _read_json_store(path: Path) -> Source:
+    data = _parse_json(path)
+    if isinstance(data, dict) and isinstance(data.get("jobs"), list):
+        rows = data["jobs"]
+    elif isinstance(data, list):
+        rows = data
+    else:
+        raise ImportFormatError(
+            f'{path} holds no job list: expected {{"version": 1, "jobs": [...]}} or a list.'
+        )
+    states: dict[str, Any] = {}
+    state_path = _sidecar(path, "-state.json")
+    if state_path.is_file():
+        sidecar = _parse_json(state_path)
+        if isinstance(sidecar, dict) and isinstance(sidecar.get("jobs"), dict):
+            states = sidecar["jobs"]
+    jobs = []
+    for index, row in enumerate(rows):
+        entry = states.get(_job_id(row)) if isinstance(row, dict) else None
+        state = None
+        if isinstance(entry, dict):
+            if entry.get("scheduleIdentity") in (None, schedule_identity(row)):
+                state = dict(entry.get("state") or {})
+            else:  # the schedule changed since: its pending next run no longer holds
+                state = {
+                    k: v
+                    for k, v in (entry.get("state") or {}).items()
+                    if k != "nextRunAtMs"
+                }
+        jobs.append(RawJob(index, row, state))
+    runs = path.parent / "runs"
+    return Source(str(path), jobs, runs if runs.is_dir() else None)
+
+
+def _read_sqlite(path: Path) -> Source:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT job_id, enabled, job_json, state_json FROM cron_jobs"
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ImportFormatError(f"Cannot read cron_jobs from {path}: {exc}.") from None
+    jobs = []
+    for index, (job_id, enabled, job_json, state_json) in enumerate(rows):
+        try:
+            job = json.loads(job_json)
+            state = json.loads(state_json) if state_json else None
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise ImportFormatError(
+                f"Job {index} ({job_id}): job_json is not JSON ({exc})."
+            ) from None
+        if isinstance(job, dict):
+            job.setdefault("id", job_id)
+            if enabled is not None:
+                job["enabled"] = bool(enabled)
+        jobs.append(RawJob(index, job, state if isinstance(state, dict) else None))
+    return Source(str(path), jobs, None)
+
+
+def _job_id(row: Any) -> str | None:
+    value = row.get("id", row.get("jobId")) if isinstance(row, dict) else None
+    return str(value) if value not in (None, "") else None
+
+
+def schedule_identity(job: dict[str, Any]) -> str:
+    """OpenClaw's scheduleIdentity: compact JSON of version, enabled and schedule."""
+    schedule = job.get("schedule") or {}
+    canon: dict[str, Any] = {"kind": schedule.get("kind")}
+    if schedule.get("kind") == "at":
+        at = schedule.get("at", schedule.get("atMs"))
+        canon["at"] = str(at) if at is not None else None
+    elif schedule.get("kind") == "every":
+        canon["everyMs"] = schedule.get("everyMs")
+        if schedule.get("anchorMs") is not None:
+            canon["anchorMs"] = schedule["anchorMs"]
+    else:
+        canon["expr"] = schedule.get("expr")
+        for key in ("tz", "staggerMs"):
+            if schedule.get(key) is not None:
+                canon[key] = schedule[key]
+    identity = {
+        "version": 1,
+        "enabled": job.get("enabled", True) is not False,
+        "schedule": canon,
+    }
+    return json.dumps(identity, separators=(",", ":"), ensure_ascii=False)
+
+
+def read_runs(runs_dir: Path | None, job_id: str) -> Iterator[dict[str, Any]]:
+    """Finished runs from runs/<id>.jsonl, skipping lines OpenClaw's reader skips."""
+    if runs_dir is None or "/" in job_id or "\\" in job_id:
+        return
+    path = runs_dir / f"{job_id}.jsonl"
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if (
+            isinstance(entry, dict)
+            and entry.get("action") == "finished"
+            and entry.get("jobId") == job_id
+            and isinstance(entry.get("ts"), int | float)
+        ):
+            yield entry

@@ -171,12 +171,22 @@ class FakeBotApi:
 
     # -- request handling (server threads) --------------------------------------
 
+    def chaos(self, rate: float, seed: int = 0) -> None:
+        """Answer about `rate` of sendMessage requests with a random transient fault:
+        429, 502, a slow reply, or a dropped connection after storing the message."""
+        import random
+
+        self._chaos_rate, self._chaos_rng = rate, random.Random(seed)
+
     def _fault_for(self, chat: Any) -> Fault | None:
         with self._lock:
             if self._chat_queues.get(chat):
                 return self._chat_queues[chat].popleft()
             if self._queue:
                 return self._queue.popleft()
+            rng = getattr(self, "_chaos_rng", None)
+            if rng is not None and rng.random() < self._chaos_rate:
+                return rng.choice([too_many(1), BAD_GATEWAY, slow(3), DROP_AFTER_STORE])
         return self.chat_faults.get(chat)
 
     def _over_limit(self, chat: Any, now: float) -> bool:

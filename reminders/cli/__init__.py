@@ -28,6 +28,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
         ctx.obj = Runtime(config_path)
     elif config_path and ctx.obj.config_path is None:
         ctx.obj.config_path = config_path
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.group(cls=ReminderGroup)

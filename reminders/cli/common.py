@@ -46,6 +46,12 @@ class Runtime:
     def app(self) -> AppContext:
         return AppContext(settings=self.settings, paths=self.paths, clock=self.clock)
 
+    def close(self) -> None:
+        """Close the database if this invocation opened it."""
+        app = self.__dict__.get("app")
+        if app is not None and "store" in app.__dict__:
+            app.store.close()
+
 
 pass_runtime = click.make_pass_decorator(Runtime, ensure=True)
 

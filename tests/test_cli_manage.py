@@ -289,23 +289,17 @@ BAD_INPUT = [
 ]
 
 
+def add_keep(run: Cli, clock: FakeClock) -> None:
+    """The reminder a refused command must leave alone."""
+    run("add", "--name", "Keep", "--every", "1h", "--message", "m", "--to", "1", clock=clock)
+
+
 @pytest.mark.parametrize(("args", "code", "hint"), BAD_INPUT)
 def test_bad_input_is_one_clear_line_and_changes_nothing(
     run: Cli, clock: FakeClock, home: Path, args: list[str], code: int, hint: str
 ) -> None:
     """Each mistake exits with its code, says what to do in one line, stores nothing."""
-    run(
-        "add",
-        "--name",
-        "Keep",
-        "--every",
-        "1h",
-        "--message",
-        "m",
-        "--to",
-        "1",
-        clock=clock,
-    )
+    add_keep(run, clock)
     before = db_rows(home)
     result = run(*args, code=code, clock=clock)
     lines = result.stderr.strip().splitlines()
@@ -319,18 +313,7 @@ def test_edit_with_bad_input_keeps_the_reminder(
     run: Cli, clock: FakeClock, home: Path
 ) -> None:
     """A refused edit leaves the stored reminder exactly as it was."""
-    run(
-        "add",
-        "--name",
-        "Keep",
-        "--every",
-        "1h",
-        "--message",
-        "m",
-        "--to",
-        "1",
-        clock=clock,
-    )
+    add_keep(run, clock)
     before = db_rows(home)
     run("edit", "Keep", "--cron", "bad", code=65, clock=clock)
     run("edit", "Keep", "--tz", "Nowhere/Else", code=65, clock=clock)

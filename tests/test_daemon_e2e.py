@@ -320,3 +320,28 @@ def test_burst_to_twenty_chats_draws_no_429(setup: Setup, home: Path) -> None:
     wait_until(lambda: len(setup.api.messages()) >= 200, timeout=60, interval=0.5)
     assert sorted(setup.api.texts()) == sorted(f"burst {i}" for i in range(200))
     assert setup.api.flood_429s == 0
+
+
+def test_migrated_group_is_followed_and_the_target_updated(setup: Setup) -> None:
+    """A group upgraded to a supergroup gets the reminder, and the new id is kept."""
+    setup.api.migrated_chats[-4001] = -1004001
+    setup.start()
+    added = setup.cli_json("add", "--at", "1s", "--message", "moved", "--to", "-4001",
+                           "--keep-after-run")
+    wait_until(lambda: setup.api.messages(), timeout=10)
+    assert str(setup.api.messages()[0].params["chat_id"]) == "-1004001"
+    shown = wait_until(
+        lambda: (s := setup.cli_json("show", added["id"]))["state"].get("lastRunStatus") and s
+    )
+    assert shown["delivery"]["to"] == "-1004001"
+
+
+def test_bad_config_stops_the_daemon_with_78(setup: Setup, home: Path) -> None:
+    """A bad config makes `reminders daemon` exit 78 (the unit's no-restart code) with
+    one line saying what to fix."""
+    (home / "config.toml").write_text("[telegram]\nbot_tokn = 'x'\n")
+    result = reminders_cmd(home, "daemon", env=setup.env, timeout=30)
+    assert result.returncode == 78
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "telegram.bot_tokn" in lines[0]

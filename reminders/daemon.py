@@ -31,7 +31,6 @@ JOB_FUNC = "reminders.daemon:fire"
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 30.0
 STOP_GRACE_S = 30.0
-START_RETRY_S = 30.0
 # APScheduler sleeps on the monotonic clock, which stands still while a laptop is
 # suspended; a wall-clock jump, or this interval at the latest, wakes it to re-check.
 SAFETY_WAKEUP_S = 30.0
@@ -166,17 +165,12 @@ class Daemon:
                 self.ctx.paths.config,
             )
         self.sender = make_sender(settings)
-        while True:
-            try:
-                await self.sender.start()
-                return
-            except TransientError as exc:
-                log.warning("%s Retrying in %d s.", exc, START_RETRY_S)
-            try:
-                await asyncio.wait_for(self.stop_event.wait(), timeout=START_RETRY_S)
-                return
-            except TimeoutError:
-                continue
+        try:
+            await self.sender.start()
+        except TransientError as exc:
+            # Not fatal: reminders still fire, and each send retries the connection
+            # within its delivery deadline.
+            log.warning("%s The daemon goes on and retries at each send.", exc)
 
     def _make_firer(self) -> Firer:
         return make_firer(
@@ -186,9 +180,9 @@ class Daemon:
     def _start_scheduler(self) -> None:
         from apscheduler.executors.asyncio import AsyncIOExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         from reminders.jobstore import ReminderJobStore
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         engine = self.store.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.jobstore = ReminderJobStore(engine=engine)

@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import logging
 import random
+import time
 import unicodedata
 import warnings
 from collections.abc import Awaitable, Callable
@@ -325,6 +326,27 @@ class TelegramSender:
             ) from None
         self._bot = bot
 
+    async def _start_within_deadline(self) -> None:
+        """Start late (Telegram was unreachable at start-up), retrying like a send."""
+        deadline = time.monotonic() + self.deadline_s
+        delay = 1.0
+        while True:
+            try:
+                await self.start()
+                return
+            except ConfigError as exc:
+                raise DeliveryFailure(
+                    str(exc), permanent=True, error_class="InvalidToken", text=str(exc)
+                ) from None
+            except TransientError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise DeliveryFailure(
+                        str(exc), permanent=False, error_class="NetworkError",
+                        text=str(exc),
+                    ) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
     def _hide_token_from_logs(self) -> None:
         """httpx logs every request URL at INFO and python-telegram-bot logs its base
         URL at DEBUG; both contain the token. Quiet httpx, and redact anyway (a
@@ -375,7 +397,7 @@ class TelegramSender:
                 text=NOT_CONFIGURED,
             )
         if self._bot is None:
-            raise RuntimeError("TelegramSender.start() must be awaited before send()")
+            await self._start_within_deadline()
         _quiet_retry_after_warning()
         parts = split_text(text)
         if not parts:

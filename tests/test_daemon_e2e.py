@@ -345,3 +345,29 @@ def test_bad_config_stops_the_daemon_with_78(setup: Setup, home: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "telegram.bot_tokn" in lines[0]
+
+
+def test_unreachable_telegram_at_start_still_runs(setup: Setup, home: Path) -> None:
+    """With the Bot API down at start the daemon still gets ready; sends retry, then
+    fail as temporary with the reason, and work again once Telegram is back."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    config = home / "config.toml"
+    config.write_text(config.read_text().replace(setup.api.base_url, dead))
+    daemon = setup.start()
+    assert "Cannot reach the Telegram Bot API" in daemon.log
+    added = setup.cli_json("add", "--at", "1s", "--message", "x", "--to", "1",
+                           "--keep-after-run")
+    run = wait_until(
+        lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"],
+        timeout=20,
+    )[0]
+    assert run["status"] == "failed" and run["errorClass"] == "NetworkError"
+    config.write_text(config.read_text().replace(dead, setup.api.base_url))
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("configuration reloaded")
+    setup.cli("add", "--at", "1s", "--message", "back", "--to", "1")
+    wait_until(lambda: setup.api.texts() == ["back"], timeout=15)

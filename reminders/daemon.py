@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +35,8 @@ STOP_GRACE_S = 30.0
 # APScheduler sleeps on the monotonic clock, which stands still while a laptop is
 # suspended; a wall-clock jump, or this interval at the latest, wakes it to re-check.
 SAFETY_WAKEUP_S = 30.0
-RECONCILE_PAGE = 2000
+RECONCILE_PAGE = 250
+PRUNE_EVERY_MS = 3_600_000  # change rows older than a day go, once an hour
 CLOCK_JUMP_MS = 1000
 META_HEARTBEAT = "daemon.heartbeat_ms"
 META_PID = "daemon.pid"
@@ -77,6 +79,7 @@ class Daemon:
         self.last_tick = monotonic()
         self.started_ms = ctx.now_ms()
         self.last_wakeup = monotonic()
+        self.last_prune_ms = 0
         self._wall_mark = (ctx.now_ms(), monotonic())
         self.revision = 0
         self.sender: Any = None
@@ -109,6 +112,11 @@ class Daemon:
     async def run(self) -> int:
         global _current
         _current = self
+        # Database work runs in threads; each thread keeps one SQLite connection,
+        # so a small pool keeps memory down (SQLite serialises writers anyway).
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="reminders-db")
+        )
         settings = self.ctx.settings
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
         await self._start_sender()
@@ -118,6 +126,7 @@ class Daemon:
         self._start_scheduler()
         self.revision = await asyncio.to_thread(self._last_revision)
         count = await self.reconcile_all()
+        release_memory()  # the rebuild's pages are garbage now
         self.scheduler.resume()
         self._install_signals()
         sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
@@ -387,7 +396,21 @@ class Daemon:
         now = self.ctx.now_ms()
         with self.store.write() as conn:
             self.store.set_meta(conn, META_HEARTBEAT, str(now))
-            self.store.prune_changes(conn, now - 86_400_000)
+            if now - self.last_prune_ms > PRUNE_EVERY_MS:
+                self.store.prune_changes(conn, now - 86_400_000)
+                self.last_prune_ms = now
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the system (glibc only)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: the memory is reused, just not returned
 
 
 def run_daemon(ctx: AppContext) -> int:

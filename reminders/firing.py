@@ -222,6 +222,10 @@ class Firer:
             if run_id is None:
                 # This slot already has a run (a crash between claim and finish is
                 # recovered separately): move the reminder past it.
+                if isinstance(reminder.schedule, AtSchedule):
+                    reminder.state.lastRunAtMs = max(
+                        reminder.state.lastRunAtMs or 0, plan.slot
+                    )
                 reminder.state.nextRunAtMs = next_run(reminder, self.default_tz, now)
                 self.store.save(conn, reminder, now)
                 return None
@@ -510,7 +514,11 @@ def _join(*parts: str | None) -> str | None:
 
 
 def make_firer(
-    store: Store, sender: Sender, settings: Any, clock: Any, started_ms: int | None = None
+    store: Store,
+    sender: Sender,
+    settings: Any,
+    clock: Any,
+    started_ms: int | None = None,
 ) -> Firer:
     """A Firer configured from the settings (the daemon's and `reminders run`'s)."""
     from reminders.config import default_timezone

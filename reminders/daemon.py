@@ -35,7 +35,7 @@ STOP_GRACE_S = 30.0
 # APScheduler sleeps on the monotonic clock, which stands still while a laptop is
 # suspended; a wall-clock jump, or this interval at the latest, wakes it to re-check.
 SAFETY_WAKEUP_S = 30.0
-RECONCILE_PAGE = 250
+RECONCILE_PAGE = 500
 PRUNE_EVERY_MS = 3_600_000  # change rows older than a day go, once an hour
 CLOCK_JUMP_MS = 1000
 META_HEARTBEAT = "daemon.heartbeat_ms"
@@ -86,6 +86,7 @@ class Daemon:
         self.firer: Firer | None = None
         self.scheduler: Any = None
         self.jobstore: Any = None
+        self.rewritten = 0
         self._data_version_conn: sqlite3.Connection | None = None
 
     # -- the job target --------------------------------------------------------
@@ -131,7 +132,10 @@ class Daemon:
         self._install_signals()
         sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
         log.info(
-            "daemon ready: %d reminders scheduled, database %s", count, self.store.label
+            "daemon ready: %d reminders scheduled (%d job rows rewritten), database %s",
+            count,
+            self.rewritten,
+            self.store.label,
         )
         watchdog = sdnotify.watchdog_interval_s()
         last_beat = 0.0
@@ -329,11 +333,12 @@ class Daemon:
         """Rebuild the job store from the table, a page at a time; returns the count."""
         wanted: set[str] = set()
         after = ""
+        self.rewritten = 0
         while True:
             page = await asyncio.to_thread(self._enabled_page, after)
             if not page:
                 break
-            self._sync([r.id for r in page], {r.id: r for r in page})
+            self.rewritten += self._sync([r.id for r in page], {r.id: r for r in page})
             wanted.update(r.id for r in page if r.state.nextRunAtMs is not None)
             after = page[-1].id
         orphans = self.jobstore.ids() - wanted

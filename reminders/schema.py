@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from reminders.errors import ValidationError
 
@@ -71,17 +71,19 @@ Schedule = Annotated[
 ]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the reminder text is empty")
+    return value
+
+
+ReminderText = Annotated[str, AfterValidator(_not_blank)]
+
+
 class SystemEventPayload(BaseModel):
     model_config = STRICT
     kind: Literal["systemEvent"] = "systemEvent"
-    text: str
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the reminder text is empty")
-        return value
+    text: ReminderText
 
 
 class AgentTurnPayload(BaseModel):
@@ -89,14 +91,7 @@ class AgentTurnPayload(BaseModel):
 
     model_config = LENIENT
     kind: Literal["agentTurn"] = "agentTurn"
-    message: str
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the reminder text is empty")
-        return value
+    message: ReminderText
 
 
 Payload = Annotated[SystemEventPayload | AgentTurnPayload, Field(discriminator="kind")]

@@ -396,6 +396,8 @@ class Firer:
                 note="; ".join(failure.attempts) or None,
             )
         notes = list(result.warnings)
+        if len(result.attempts) > 1:  # every attempt's outcome stays on the run
+            notes.append("attempts: " + "; ".join(result.attempts))
         if result.plain_fallback:
             notes.append("markup rejected; sent as plain text")
         return Outcome(

@@ -96,3 +96,34 @@ def test_sd_notify_sends_datagrams(
         assert listener.recv(1024) == b"READY=1\nSTATUS=ok"
     monkeypatch.setenv("WATCHDOG_USEC", "60000000")
     assert sdnotify.watchdog_interval_s() == 30.0
+
+
+def test_install_and_uninstall_drive_systemctl(
+    run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`service install` writes the user unit and enables it with systemctl --user;
+    `uninstall` disables it and removes the file (systemctl stands in as a script)."""
+    calls = tmp_path / "calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr("reminders.service.is_macos", lambda: False)
+    result = run("service", "install")
+    unit = tmp_path / ".config" / "systemd" / "user" / "reminders.service"
+    assert "Service enabled and started" in result.stdout
+    assert "Type=notify" in unit.read_text()
+    assert calls.read_text().splitlines() == [
+        "--user daemon-reload",
+        "--user enable --now reminders.service",
+    ]
+    assert "installed" in run("service", "status").stdout
+    run("service", "uninstall")
+    assert not unit.exists()
+    assert calls.read_text().splitlines()[-2:] == [
+        "--user disable --now reminders.service",
+        "--user daemon-reload",
+    ]

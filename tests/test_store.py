@@ -6,6 +6,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -96,3 +98,27 @@ def test_backup_is_a_consistent_copy(run: Cli, home: Path) -> None:
     with sqlite3.connect(home / "copy.db") as conn:
         assert conn.execute("SELECT count(*) FROM reminders").fetchone()[0] == 1
     assert db_rows(home)
+
+
+def test_an_upgrade_backs_the_old_file_up_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the schema is behind, a VACUUM INTO copy is written before migrating."""
+    from reminders import migrate
+
+    path = tmp_path / "old.db"
+    store = open_store(sqlite_url(path))
+    with store.write() as db:
+        db.run("INSERT INTO meta (key, value) VALUES ('marker', 'before')")
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
+    monkeypatch.setattr(migrate, "known_revisions", lambda store: {"0001", "0002"})
+    migrated: list[str] = []
+    monkeypatch.setattr(
+        migrate, "_run_upgrade", lambda store: migrated.append(store.label)
+    )
+    backup = migrate.upgrade(store)
+    assert backup is not None and migrated == [str(path)]
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute(
+            "SELECT value FROM meta WHERE key = 'marker'"
+        ).fetchone() == ("before",)

@@ -341,7 +341,9 @@ class TelegramSender:
             except TransientError as exc:
                 if time.monotonic() + delay > deadline:
                     raise DeliveryFailure(
-                        str(exc), permanent=False, error_class="NetworkError",
+                        str(exc),
+                        permanent=False,
+                        error_class="NetworkError",
                         text=str(exc),
                     ) from None
             await asyncio.sleep(delay)

@@ -291,7 +291,18 @@ BAD_INPUT = [
 
 def add_keep(run: Cli, clock: FakeClock) -> None:
     """The reminder a refused command must leave alone."""
-    run("add", "--name", "Keep", "--every", "1h", "--message", "m", "--to", "1", clock=clock)
+    run(
+        "add",
+        "--name",
+        "Keep",
+        "--every",
+        "1h",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        clock=clock,
+    )
 
 
 @pytest.mark.parametrize(("args", "code", "hint"), BAD_INPUT)

@@ -326,12 +326,16 @@ def test_migrated_group_is_followed_and_the_target_updated(setup: Setup) -> None
     """A group upgraded to a supergroup gets the reminder, and the new id is kept."""
     setup.api.migrated_chats[-4001] = -1004001
     setup.start()
-    added = setup.cli_json("add", "--at", "1s", "--message", "moved", "--to", "-4001",
-                           "--keep-after-run")
+    added = setup.cli_json(
+        "add", "--at", "1s", "--message", "moved", "--to", "-4001", "--keep-after-run"
+    )
     wait_until(lambda: setup.api.messages(), timeout=10)
     assert str(setup.api.messages()[0].params["chat_id"]) == "-1004001"
     shown = wait_until(
-        lambda: (s := setup.cli_json("show", added["id"]))["state"].get("lastRunStatus") and s
+        lambda: (
+            (s := setup.cli_json("show", added["id"]))["state"].get("lastRunStatus")
+            and s
+        )
     )
     assert shown["delivery"]["to"] == "-1004001"
 
@@ -359,8 +363,9 @@ def test_unreachable_telegram_at_start_still_runs(setup: Setup, home: Path) -> N
     config.write_text(config.read_text().replace(setup.api.base_url, dead))
     daemon = setup.start()
     assert "Cannot reach the Telegram Bot API" in daemon.log
-    added = setup.cli_json("add", "--at", "1s", "--message", "x", "--to", "1",
-                           "--keep-after-run")
+    added = setup.cli_json(
+        "add", "--at", "1s", "--message", "x", "--to", "1", "--keep-after-run"
+    )
     run = wait_until(
         lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"],
         timeout=20,

@@ -38,14 +38,23 @@ def add_one_shots(home: Path, times: list[int], chat_base: int) -> list[str]:
         for i, at in enumerate(times):
             text = f"fault {chat_base + i}"
             texts.append(text)
-            store.save(db, Reminder.model_validate({
-                "id": f"f-{chat_base + i}", "name": text, "createdAtMs": now,
-                "updatedAtMs": now, "deleteAfterRun": True,
-                "schedule": {"kind": "at", "at": ms_to_iso(at)},
-                "payload": {"kind": "systemEvent", "text": text},
-                "delivery": {"to": str(chat_base + i)},
-                "state": {"nextRunAtMs": at},
-            }), now)
+            store.save(
+                db,
+                Reminder.model_validate(
+                    {
+                        "id": f"f-{chat_base + i}",
+                        "name": text,
+                        "createdAtMs": now,
+                        "updatedAtMs": now,
+                        "deleteAfterRun": True,
+                        "schedule": {"kind": "at", "at": ms_to_iso(at)},
+                        "payload": {"kind": "systemEvent", "text": text},
+                        "delivery": {"to": str(chat_base + i)},
+                        "state": {"nextRunAtMs": at},
+                    }
+                ),
+                now,
+            )
     store.close()
     return texts
 
@@ -61,8 +70,9 @@ def test_sigkill_at_random_moments_loses_nothing(setup: Setup, home: Path) -> No
     duplicates at most one per kill, every run ends with a final status."""
     rng = random.Random(7)
     start = int(time.time() * 1000) + 5000
-    texts = add_one_shots(home, sorted(start + rng.randrange(120_000) for _ in range(200)),
-                          10_000)
+    texts = add_one_shots(
+        home, sorted(start + rng.randrange(120_000) for _ in range(200)), 10_000
+    )
     kills = 0
     daemon = setup.start()
     deadline = time.monotonic() + 130
@@ -73,7 +83,9 @@ def test_sigkill_at_random_moments_loses_nothing(setup: Setup, home: Path) -> No
         kills += 1
         daemon = setup.start()
     wait_until(lambda: set(texts) <= set(setup.api.texts()), timeout=120, interval=0.5)
-    wait_until(lambda: all(status != "sending" for _, status in final_runs(home)), timeout=30)
+    wait_until(
+        lambda: all(status != "sending" for _, status in final_runs(home)), timeout=30
+    )
     counts = Counter(setup.api.texts())
     duplicates = sum(count - 1 for count in counts.values())
     assert kills >= 20
@@ -103,9 +115,13 @@ def test_four_cli_writers_while_the_daemon_delivers(setup: Setup, home: Path) ->
     locked' reaches anyone, and all 2,000 are stored and delivered."""
     setup.start()
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(20_000 + n * 1000)],
-                         env=setup.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(20_000 + n * 1000)],
+            env=setup.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(4)
     ]
     setup.procs.extend(writers)
@@ -118,7 +134,9 @@ def test_four_cli_writers_while_the_daemon_delivers(setup: Setup, home: Path) ->
 
 
 @pytest.mark.timeout(240)
-def test_flaky_telegram_loses_nothing_and_fakes_nothing(setup: Setup, home: Path) -> None:
+def test_flaky_telegram_loses_nothing_and_fakes_nothing(
+    setup: Setup, home: Path
+) -> None:
     """Random 429s, 502s, slow replies and dropped connections for the whole run:
     every reminder arrives and no run is marked sent without message ids."""
     setup.api.chaos(0.3, seed=3)
@@ -128,7 +146,9 @@ def test_flaky_telegram_loses_nothing_and_fakes_nothing(setup: Setup, home: Path
     texts = add_one_shots(home, [start + i * 100 for i in range(60)], 30_000)
     setup.start()
     wait_until(lambda: set(texts) <= set(setup.api.texts()), timeout=180, interval=0.5)
-    wait_until(lambda: all(status != "sending" for _, status in final_runs(home)), timeout=60)
+    wait_until(
+        lambda: all(status != "sending" for _, status in final_runs(home)), timeout=60
+    )
     with sqlite3.connect(home / "reminders.db") as conn:
         rows = conn.execute("SELECT status, message_ids FROM runs").fetchall()
     assert {status for status, _ in rows} == {"sent"}
@@ -167,22 +187,51 @@ def _limit_file_size(limit: int) -> Any:
     def apply() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
 def test_full_disk_is_a_clear_error_and_keeps_data(home: Path) -> None:
     """Writes past a size limit fail with a message, and what was stored survives."""
     env = {**os.environ, "REMINDERS_HOME": str(home)}
-    assert reminders_cmd(home, "add", "--name", "first", "--every", "1h", "--message", "m",
-                         "--to", "1", env=env).returncode == 0
+    assert (
+        reminders_cmd(
+            home,
+            "add",
+            "--name",
+            "first",
+            "--every",
+            "1h",
+            "--message",
+            "m",
+            "--to",
+            "1",
+            env=env,
+        ).returncode
+        == 0
+    )
     limit = (home / "reminders.db").stat().st_size + 64 * 1024
     failures = []
     for n in range(60):
         result = subprocess.run(
-            [sys.executable, "-m", "reminders", "add", "--every", "1h", "--to", "1",
-             "--message", f"{n} " + "x" * 20_000],
-            env=env, capture_output=True, text=True, preexec_fn=_limit_file_size(limit),
-            check=False, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "reminders",
+                "add",
+                "--every",
+                "1h",
+                "--to",
+                "1",
+                "--message",
+                f"{n} " + "x" * 20_000,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=_limit_file_size(limit),
+            check=False,
+            timeout=60,
         )
         if result.returncode:
             failures.append(result)
@@ -225,18 +274,50 @@ def test_read_only_data_dir(run: Cli, home: Path) -> None:
 
 FLAG_VALUES = st.one_of(
     st.text(max_size=20),
-    st.sampled_from(["20m", "0", "-1", "1h30m", "2020-01-01T00:00:00Z", "*/0 * * * *",
-                     "0 9 * * 1-5", "Europe/Berlin", "Nowhere/Zone", "@chan", "-100:topic:0",
-                     "", " ", "tomorrow 25:00", "99999999999999999999"]),
+    st.sampled_from(
+        [
+            "20m",
+            "0",
+            "-1",
+            "1h30m",
+            "2020-01-01T00:00:00Z",
+            "*/0 * * * *",
+            "0 9 * * 1-5",
+            "Europe/Berlin",
+            "Nowhere/Zone",
+            "@chan",
+            "-100:topic:0",
+            "",
+            " ",
+            "tomorrow 25:00",
+            "99999999999999999999",
+        ]
+    ),
 )
-FLAGS = ["--at", "--every", "--cron", "--tz", "--to", "--thread-id", "--message",
-         "--system-event", "--stagger", "--catch-up", "--name", "--channel"]
+FLAGS = [
+    "--at",
+    "--every",
+    "--cron",
+    "--tz",
+    "--to",
+    "--thread-id",
+    "--message",
+    "--system-event",
+    "--stagger",
+    "--catch-up",
+    "--name",
+    "--channel",
+]
 
 
-@settings(max_examples=120, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.sampled_from(FLAGS), FLAG_VALUES), max_size=6),
-       st.booleans())
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(st.tuples(st.sampled_from(FLAGS), FLAG_VALUES), max_size=6), st.booleans()
+)
 def test_fuzzed_flags_give_our_errors_and_change_nothing(
     run: Cli, home: Path, flags: list[tuple[str, str]], edit: bool
 ) -> None:

@@ -40,7 +40,12 @@ for command in manage.COMMANDS:
     cli.add_command(command)
     cron.add_command(command)
 # OpenClaw's own aliases, for scripts written against `openclaw cron`.
-for alias, name in (("create", "add"), ("remove", "rm"), ("delete", "rm"), ("get", "show")):
+for alias, name in (
+    ("create", "add"),
+    ("remove", "rm"),
+    ("delete", "rm"),
+    ("get", "show"),
+):
     cron.add_command(cli.commands[name], alias)
 for command in (
     operate.COMMANDS

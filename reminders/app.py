@@ -144,9 +144,7 @@ def infer_name(text: str) -> str:
     return first if len(first) <= 60 else first[:59] + "…"
 
 
-def _schedule(
-    ctx: AppContext, spec: ReminderSpec, reminder_id: str, now_ms: int
-) -> Any:
+def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
     flags = spec.schedule_flags
     if len(flags) != 1:
         raise ValidationError("Choose exactly one schedule: --at, --every, or --cron.")
@@ -229,7 +227,7 @@ def _delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
 def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
     now_ms = ctx.now_ms()
     reminder_id = str(uuid.uuid4())
-    schedule = _schedule(ctx, spec, reminder_id, now_ms)
+    schedule = _schedule(ctx, spec, now_ms)
     payload = _payload(spec)
     text = payload.text if isinstance(payload, SystemEventPayload) else payload.message
     name = (spec.name or "").strip() or infer_name(text)
@@ -303,7 +301,7 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
         data = current.model_dump(exclude_none=True)
         schedule_changed = False
         if spec.schedule_flags:
-            data["schedule"] = _schedule(ctx, spec, current.id, now_ms).model_dump(
+            data["schedule"] = _schedule(ctx, spec, now_ms).model_dump(
                 exclude_none=True
             )
             schedule_changed = True

@@ -18,14 +18,9 @@ def instant(ms: int | None, zone: str) -> str:
     offset = moment.strftime("%z")
     offset = f"{offset[:3]}:{offset[3:]}"
     abbreviation = moment.strftime("%Z")
-    label = (
-        f"{abbreviation} ({offset})"
-        if abbreviation and abbreviation[0].isalpha()
-        else offset
-    )
-    if zone not in ("UTC", "Etc/UTC") and not abbreviation[:1].isalpha():
-        label = f"{zone} ({offset})"
-    return moment.strftime("%Y-%m-%d %H:%M:%S ") + label
+    # Zones without a lettered abbreviation (it would read "-03") show their name.
+    name = abbreviation if abbreviation[:1].isalpha() else zone
+    return f"{moment:%Y-%m-%d %H:%M:%S} {name} ({offset})"
 
 
 def relative(ms: int | None, now_ms: int) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +38,7 @@ STOP_GRACE_S = 30.0
 # suspended; a wall-clock jump, or this interval at the latest, wakes it to re-check.
 SAFETY_WAKEUP_S = 30.0
 RECONCILE_PAGE = 500
+CHECKPOINT_AFTER_ROWS = 5000  # a big rebuild leaves a big WAL: fold it in at once
 PRUNE_EVERY_MS = 3_600_000  # change rows older than a day go, once an hour
 CLOCK_JUMP_MS = 1000
 META_HEARTBEAT = "daemon.heartbeat_ms"
@@ -60,6 +63,40 @@ def lock_path(ctx: AppContext) -> str:
     store_path = ctx.store.path
     base = str(store_path) if store_path else str(ctx.paths.data_dir / "reminders")
     return base + ".daemon.lock"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a reminder's job depends on: read from a row without full validation."""
+
+    id: str
+    name: str
+    due: int | None
+    schedule: dict[str, Any]
+    anchor: int
+
+    @classmethod
+    def from_reminder(cls, reminder: Reminder) -> JobSpec:
+        return cls(
+            reminder.id,
+            reminder.name,
+            reminder.state.nextRunAtMs,
+            reminder.schedule.model_dump(exclude_none=True),
+            anchor_of(reminder),
+        )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> JobSpec:
+        """From columns the store validated when it wrote them (same anchor rule)."""
+        schedule = (
+            json.loads(row["schedule"])
+            if isinstance(row["schedule"], str)
+            else row["schedule"]
+        )
+        anchor = row["created_at_ms"]
+        if schedule.get("kind") == "every" and schedule.get("anchorMs") is not None:
+            anchor = schedule["anchorMs"]
+        return cls(row["id"], row["name"], row["next_run_at_ms"], schedule, anchor)
 
 
 def to_datetime(ms: int) -> datetime:
@@ -127,6 +164,8 @@ class Daemon:
         self._start_scheduler()
         self.revision = await asyncio.to_thread(self._last_revision)
         count = await self.reconcile_all()
+        if self.rewritten > CHECKPOINT_AFTER_ROWS:
+            await asyncio.to_thread(self._checkpoint)
         release_memory()  # the rebuild's pages are garbage now
         self.scheduler.resume()
         self._install_signals()
@@ -275,19 +314,18 @@ class Daemon:
 
     # -- reconciling the job store with the table -------------------------------
 
-    def _job_for(self, reminder: Reminder) -> Any | None:
-        """The APScheduler job this reminder should have, or None for no job."""
+    def _job_for(self, spec: JobSpec) -> Any | None:
+        """The APScheduler job a reminder should have, or None for no job."""
         from apscheduler.job import Job
 
-        due = reminder.state.nextRunAtMs
-        if not reminder.enabled or due is None:
+        if spec.due is None:
             return None
         now = self.ctx.now_ms()
-        trigger = triggers.build_trigger(
-            reminder.schedule,
-            reminder_id=reminder.id,
-            default_tz=self.firer.default_tz if self.firer else "UTC",
-            anchor_ms=anchor_of(reminder),
+        trigger = triggers.trigger_from_json(
+            spec.schedule,
+            spec.id,
+            self.firer.default_tz if self.firer else "UTC",
+            spec.anchor,
         )
         # Built from its state, as the job store itself restores jobs: Job() would
         # inspect fire()'s signature for every one of 100,000 reminders.
@@ -295,30 +333,30 @@ class Daemon:
         job.__setstate__(
             {
                 "version": 1,
-                "id": reminder.id,
+                "id": spec.id,
                 "func": JOB_FUNC,
                 "trigger": trigger,
                 "executor": "default",
-                "args": (reminder.id,),
+                "args": (spec.id,),
                 "kwargs": {},
-                "name": reminder.name,
+                "name": spec.name,
                 "misfire_grace_time": None,
                 "coalesce": True,
                 "max_instances": 1,
                 # Overdue runs at once; fire() works out late, catch-up or missed.
-                "next_run_time": to_datetime(due if due > now else now),
+                "next_run_time": to_datetime(spec.due if spec.due > now else now),
             }
         )
         return job
 
-    def _sync(self, ids: list[str], reminders: dict[str, Reminder]) -> int:
+    def _sync(self, ids: list[str], specs: dict[str, JobSpec]) -> int:
         """Make the job rows of `ids` match their reminders; returns rows changed."""
         ids = [reminder_id for reminder_id in ids if reminder_id not in self.firing]
         stored = self.jobstore.states(ids)
         rows, drop = [], []
         for reminder_id in ids:
-            reminder = reminders.get(reminder_id)
-            job = self._job_for(reminder) if reminder is not None else None
+            spec = specs.get(reminder_id)
+            job = self._job_for(spec) if spec is not None else None
             if job is None:
                 if reminder_id in stored:
                     drop.append(reminder_id)
@@ -338,8 +376,8 @@ class Daemon:
             page = await asyncio.to_thread(self._enabled_page, after)
             if not page:
                 break
-            self.rewritten += self._sync([r.id for r in page], {r.id: r for r in page})
-            wanted.update(r.id for r in page if r.state.nextRunAtMs is not None)
+            self.rewritten += self._sync([s.id for s in page], {s.id: s for s in page})
+            wanted.update(s.id for s in page if s.due is not None)
             after = page[-1].id
         orphans = self.jobstore.ids() - wanted
         self.jobstore.put([], orphans)
@@ -353,15 +391,19 @@ class Daemon:
         revision, ids, reminders = await asyncio.to_thread(
             self._changed_reminders, extra
         )
-        if self._sync(ids, reminders):
+        specs = {
+            rid: JobSpec.from_reminder(r) for rid, r in reminders.items() if r.enabled
+        }
+        if self._sync(ids, specs):
             self.scheduler.wakeup()
         self.revision = revision
 
     # -- database work, run in a thread ------------------------------------------
 
-    def _enabled_page(self, after_id: str) -> list[Reminder]:
+    def _enabled_page(self, after_id: str) -> list[JobSpec]:
         with self.store.read() as conn:
-            return self.store.enabled_page(conn, after_id, RECONCILE_PAGE)
+            rows = self.store.schedule_page(conn, after_id, RECONCILE_PAGE)
+        return [JobSpec.from_row(row) for row in rows]
 
     def _last_revision(self) -> int:
         with self.store.read() as conn:
@@ -396,6 +438,14 @@ class Daemon:
             self.store.set_meta(conn, META_PID, str(os.getpid()))
             self.store.set_meta(conn, META_STARTED, str(now))
             self.store.set_meta(conn, META_HEARTBEAT, str(now))
+
+    def _checkpoint(self) -> None:
+        if self.store.path is not None:
+            conn = sqlite3.connect(self.store.path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
 
     def _beat(self) -> None:
         now = self.ctx.now_ms()

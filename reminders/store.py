@@ -419,14 +419,14 @@ class Store:
         )
         return [row_to_reminder(row) for row in rows]
 
-    def enabled_page(self, db: Db, after_id: str, limit: int) -> list[Reminder]:
-        """Enabled reminders with ids after `after_id`, in id order: for paging."""
-        rows = db.rows(
-            "SELECT * FROM reminders WHERE enabled = :yes AND id > :after "
-            "ORDER BY id LIMIT :limit",
+    def schedule_page(self, db: Db, after_id: str, limit: int) -> list[dict[str, Any]]:
+        """What the daemon's jobs need of enabled reminders with ids after `after_id`,
+        in id order: raw columns, for paging through many reminders fast."""
+        return db.rows(
+            "SELECT id, name, next_run_at_ms, schedule, created_at_ms FROM reminders "
+            "WHERE enabled = :yes AND id > :after ORDER BY id LIMIT :limit",
             {"yes": True, "after": after_id, "limit": limit},
         )
-        return [row_to_reminder(row) for row in rows]
 
     def get_many(self, db: Db, ids: Sequence[str]) -> dict[str, Reminder]:
         found: dict[str, Reminder] = {}

@@ -358,7 +358,14 @@ def build_trigger(
     anchor_ms: int | None = None,
 ) -> Any:
     """The APScheduler trigger for a schedule (an AtTrigger, EveryTrigger or CronTrigger)."""
-    cls = _classes()[_KINDS[schedule.kind]]
-    return cls(
+    return trigger_from_json(
         schedule.model_dump(exclude_none=True), reminder_id, default_tz, anchor_ms
     )
+
+
+def trigger_from_json(
+    schedule: dict[str, Any], reminder_id: str, default_tz: str, anchor_ms: int | None
+) -> Any:
+    """The same trigger from a stored, already validated schedule object."""
+    cls = _classes()[_KINDS[str(schedule["kind"])]]
+    return cls(schedule, reminder_id, default_tz, anchor_ms)

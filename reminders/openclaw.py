@@ -51,6 +51,10 @@ class Source:
     label: str
     jobs: list[RawJob]
     runs_dir: Path | None = None
+    # Rows OpenClaw itself set aside (jobs-quarantine.json): index, id, name, reason.
+    quarantined: list[tuple[int, str | None, str | None, str]] = field(
+        default_factory=list
+    )
 
 
 @dataclass
@@ -158,7 +162,33 @@ def _read_json_store(path: Path) -> Source:
                 }
         jobs.append(RawJob(index, row, state))
     runs = path.parent / "runs"
-    return Source(str(path), jobs, runs if runs.is_dir() else None)
+    return Source(str(path), jobs, runs if runs.is_dir() else None, _quarantined(path))
+
+
+def _quarantined(path: Path) -> list[tuple[int, str | None, str | None, str]]:
+    """Rows in the quarantine sidecar, so the report can say they were not imported."""
+    quarantine = _sidecar(path, "-quarantine.json")
+    if not quarantine.is_file():
+        return []
+    try:
+        data = _parse_json(quarantine)
+    except ImportFormatError:
+        return [(-1, None, None, f"{quarantine.name} is unreadable")]
+    entries = data.get("jobs") if isinstance(data, dict) else None
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        job = entry.get("job") if isinstance(entry.get("job"), dict) else {}
+        job_id, name = job.get("id"), job.get("name")
+        found.append(
+            (
+                str(job_id) if job_id is not None else None,
+                str(name) if name is not None else None,
+                str(entry.get("reason") or "unknown reason"),
+            )
+        )
+    return found
 
 
 def _read_sqlite(path: Path) -> Source:

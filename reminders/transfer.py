@@ -110,6 +110,16 @@ def plan_import(
         else:
             plan.writes.append(reminder)
         plan.runs += _runs(source.runs_dir, reminder)
+    for job_id, name, reason in source.quarantined:
+        plan.reports.append(
+            JobReport(
+                -1,
+                job_id,
+                name,
+                "skipped",
+                f"quarantined by OpenClaw ({reason}); fix it there and import again",
+            )
+        )
     return plan
 
 

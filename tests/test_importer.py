@@ -31,7 +31,7 @@ def clock() -> FakeClock:
 
 
 def actions(report: dict[str, Any]) -> dict[str, str]:
-    return {job["id"][:8]: job["action"] for job in report["jobs"]}
+    return {(job.get("id") or "-")[:8]: job["action"] for job in report["jobs"]}
 
 
 def test_split_store_report_is_pinned(run: Cli, clock: FakeClock) -> None:
@@ -46,11 +46,21 @@ def test_split_store_report_is_pinned(run: Cli, clock: FakeClock) -> None:
         "91c3e5a7": "refused",
         "b4f2a6c8": "refused",
         "0e8d7c6b": "imported",
+        # rows OpenClaw had quarantined are reported, not imported
+        "f00dbabe": "skipped",
+        "-": "skipped",
     }
-    reasons = {job["id"][:8]: job.get("reason", "") for job in report["jobs"]}
+    reasons = {
+        (job.get("id") or "-")[:8]: job.get("reason", "") for job in report["jobs"]
+    }
+    assert "quarantined by OpenClaw (invalid-schedule)" in reasons["f00dbabe"]
+    assert "quarantined by OpenClaw (non-object-row)" in reasons["-"]
     assert "--default-to" in reasons["3f9c2a71"]
     assert "webhook" in reasons["91c3e5a7"] and "webhook" in reasons["b4f2a6c8"]
-    notes = {job["id"][:8]: " ".join(job.get("notes", [])) for job in report["jobs"]}
+    notes = {
+        (job.get("id") or "-")[:8]: " ".join(job.get("notes", []))
+        for job in report["jobs"]
+    }
     assert "delivered as written" in notes["e7b04c13"]
     assert "configured zone UTC" in notes["5d6a8f31"]
     assert "nothing is sent" in notes["c25e7b90"]

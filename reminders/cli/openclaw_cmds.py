@@ -73,7 +73,7 @@ def render_report(plan: ImportPlan, dry_run: bool, runs: int) -> str:
     lines = [f"{'Would import' if dry_run else 'Imported'} from {plan.source}:"]
     for report in plan.reports:
         label = report.name or "(no name)"
-        line = f"  {report.action:<9} {report.id}  {label}"
+        line = f"  {report.action:<9} {report.id or '-'}  {label}"
         if report.reason:
             line += f": {report.reason}"
         lines.append(line)

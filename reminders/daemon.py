@@ -3,6 +3,11 @@
 One APScheduler job per enabled reminder lives in a SQLAlchemyJobStore in the same
 SQLite file. That store is a cache: it is rebuilt from the `reminders` table on
 start and reconciled whenever the table changes. Only this process touches it.
+
+On PostgreSQL several daemons share the database and the one holding the lease
+fires (reminders.lease); its job store is a SQLite cache file in its own data
+folder, rebuilt each time it takes the lease. Changes arrive by LISTEN/NOTIFY
+(reminders.pg_changes), backed by the same `changes` table.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from reminders import sdnotify, triggers
 from reminders.app import AppContext, anchor_of
 from reminders.clock import monotonic
 from reminders.config import bot_token, database_url, load_settings
-from reminders.errors import ConfigError, DaemonRunning, TransientError
+from reminders.errors import ConfigError, DaemonRunning, ReminderError, TransientError
 from reminders.firing import Firer, make_firer
 from reminders.schema import Reminder
 from reminders.timeparse import parse_duration
@@ -44,6 +49,7 @@ CLOCK_JUMP_MS = 1000
 META_HEARTBEAT = "daemon.heartbeat_ms"
 META_PID = "daemon.pid"
 META_STARTED = "daemon.started_ms"
+JOB_CACHE = "jobs-cache.db"  # PostgreSQL: this daemon's APScheduler job store
 
 _current: Daemon | None = None
 
@@ -125,6 +131,12 @@ class Daemon:
         self.jobstore: Any = None
         self.rewritten = 0
         self._data_version_conn: sqlite3.Connection | None = None
+        # PostgreSQL only: the lease, its renewals, the change listener.
+        self.leadership: Any = None
+        self.elector: Any = None
+        self.listener: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._db_trouble = False
 
     # -- the job target --------------------------------------------------------
 
@@ -136,6 +148,8 @@ class Daemon:
         try:
             if self.firer is not None and not self.stop_event.is_set():
                 await self.firer.fire(reminder_id)
+        except ReminderError as exc:  # the database or the lease, not our code
+            log.warning("%s not fired now: %s", reminder_id, exc)
         except Exception:
             log.exception("firing %s failed", reminder_id)
         finally:
@@ -159,15 +173,18 @@ class Daemon:
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
         await self._start_sender()
         self.firer = self._make_firer()
-        await self.firer.recover()
-        self._write_meta_start()
-        self._start_scheduler()
-        self.revision = await asyncio.to_thread(self._last_revision)
-        count = await self.reconcile_all()
-        if self.rewritten > CHECKPOINT_AFTER_ROWS:
-            await asyncio.to_thread(self._checkpoint)
-        release_memory()  # the rebuild's pages are garbage now
-        self.scheduler.resume()
+        if self.store.postgres:
+            count = await self._start_shared()
+        else:
+            await self.firer.recover()
+            self._write_meta_start()
+            self._start_scheduler()
+            self.revision = await asyncio.to_thread(self._last_revision)
+            count = await self.reconcile_all()
+            if self.rewritten > CHECKPOINT_AFTER_ROWS:
+                await asyncio.to_thread(self._checkpoint)
+            release_memory()  # the rebuild's pages are garbage now
+            self.scheduler.resume()
         self._install_signals()
         sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
         log.info(
@@ -186,7 +203,10 @@ class Daemon:
                 break
             if self.reload_requested:
                 await self.reload()
-            await self.reconcile_changes()
+            if self.leadership is not None:
+                await self._shared_step()
+            else:
+                await self.reconcile_changes()
             if self._clock_jumped() or monotonic() - self.last_wakeup > SAFETY_WAKEUP_S:
                 self.last_wakeup = monotonic()
                 self.scheduler.wakeup()
@@ -198,7 +218,7 @@ class Daemon:
                     )
                     await self.shutdown()
                     return 1
-                await asyncio.to_thread(self._beat)
+                await self._guarded(asyncio.to_thread(self._beat))
                 sdnotify.notify("WATCHDOG=1")
                 last_beat = now
         await self.shutdown()
@@ -225,9 +245,90 @@ class Daemon:
             log.warning("%s The daemon goes on and retries at each send.", exc)
 
     def _make_firer(self) -> Firer:
-        return make_firer(
+        firer = make_firer(
             self.store, self.sender, self.ctx.settings, self.ctx.clock, self.started_ms
         )
+        firer.leadership = self.leadership
+        return firer
+
+    # -- several daemons on PostgreSQL -----------------------------------------
+
+    async def _start_shared(self) -> int:
+        """Start as a standby: listen for changes and try for the lease."""
+        from reminders.lease import Elector, Lease, Leadership, new_holder_id
+        from reminders.pg_changes import ChangeListener
+
+        holder = new_holder_id()
+        self.leadership = Leadership(holder)
+        self.firer = self._make_firer()
+        self._start_scheduler()
+        loop = asyncio.get_running_loop()
+        self.listener = ChangeListener(
+            self.store.url, lambda: loop.call_soon_threadsafe(self.poke.set)
+        )
+        self.listener.start()
+        ttl_ms = parse_duration(self.ctx.settings.daemon.lease)
+        lease = Lease(self.store, holder, ttl_ms)
+        self.elector = Elector(lease, self.leadership, self._lead, self._follow)
+        self._spawn(self.elector.run(self.stop_event))
+        log.info("standing by for the lease (%s, holder %s)", self.store.label, holder)
+        return 0
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _lead(self, epoch: int) -> None:
+        self._spawn(self._take_over(epoch))
+
+    async def _take_over(self, epoch: int) -> None:
+        """Rebuild the job store from the table, fire, and finish crashed sends."""
+        log.info("took the lease (epoch %d): rebuilding the job store", epoch)
+        try:
+            self.revision = await asyncio.to_thread(self._last_revision)
+            count = await self.reconcile_all()
+            if self.leadership.epoch != epoch or self.stop_event.is_set():
+                return
+            self.scheduler.resume()
+            self.scheduler.wakeup()
+            log.info("leader (epoch %d): %d reminders scheduled", epoch, count)
+            await self.firer.recover()
+        except ReminderError as exc:
+            if self.leadership.epoch == epoch:
+                self.elector.step_down(f"take-over failed: {exc}")
+
+    def _follow(self, why: str) -> None:
+        """Stop firing at once: the lease may be lost."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+        log.warning("stopped firing: %s", why)
+
+    async def _shared_step(self) -> None:
+        leadership = self.leadership
+        if leadership.epoch is not None and not leadership.holds():
+            self.elector.step_down("the lease was not renewed in time")
+        if leadership.epoch is None:
+            self.last_tick = monotonic()  # a paused scheduler does not tick
+            return
+        await self._guarded(self.reconcile_changes())
+
+    async def _guarded(self, work: Any) -> None:
+        """Run database work; on PostgreSQL a lost connection is logged once and
+        retried on the next round instead of stopping the daemon."""
+        if self.leadership is None:
+            await work
+            return
+        try:
+            await work
+        except ReminderError as exc:
+            if not self._db_trouble:
+                log.warning("database unavailable (%s); retrying", exc)
+                self._db_trouble = True
+            return
+        if self._db_trouble:
+            log.info("database available again")
+            self._db_trouble = False
 
     def _start_scheduler(self) -> None:
         from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -236,7 +337,7 @@ class Daemon:
 
         from reminders.jobstore import ReminderJobStore
 
-        engine = self.store.engine.execution_options(sqlite_begin="IMMEDIATE")
+        engine = self._job_engine().execution_options(sqlite_begin="IMMEDIATE")
         self.jobstore = ReminderJobStore(engine=engine)
         self.scheduler = AsyncIOScheduler(
             jobstores={
@@ -260,6 +361,17 @@ class Daemon:
             jobstore="internal",
             next_run_time=datetime.now(UTC),
         )
+
+    def _job_engine(self) -> Any:
+        """The job store's database: ours on SQLite, a local cache file otherwise."""
+        if not self.store.postgres:
+            return self.store.engine
+        from reminders.store import make_engine, sqlite_url
+
+        path = self.ctx.paths.data_dir / JOB_CACHE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        return make_engine(sqlite_url(path))
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -306,6 +418,14 @@ class Daemon:
             await asyncio.wait(set(self.inflight), timeout=STOP_GRACE_S)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.elector is not None:
+            for task in list(self._tasks):
+                task.cancel()
+            try:
+                await asyncio.to_thread(self.elector.lease.release)
+            except ReminderError as exc:
+                log.warning("lease not released (%s); it expires by itself", exc)
+            self.listener.stop()
         if self.sender is not None:
             await self.sender.close()
         if self._data_version_conn is not None:
@@ -388,9 +508,15 @@ class Daemon:
         extra, self.resync = self.resync, set()
         if not self._data_changed() and not extra:  # one PRAGMA: cheap enough inline
             return
-        revision, ids, reminders = await asyncio.to_thread(
-            self._changed_reminders, extra
-        )
+        try:
+            revision, ids, reminders = await asyncio.to_thread(
+                self._changed_reminders, extra
+            )
+        except ReminderError:
+            self.resync |= extra  # asked again on the next round
+            if self.listener is not None:
+                self.listener.force()
+            raise
         specs = {
             rid: JobSpec.from_reminder(r) for rid, r in reminders.items() if r.enabled
         }
@@ -411,6 +537,8 @@ class Daemon:
 
     def _data_changed(self) -> bool:
         """PRAGMA data_version on a private connection: O(1), whatever the table size."""
+        if self.listener is not None:
+            return bool(self.listener.take())
         if self.store.path is None:
             return True
         if self._data_version_conn is None:
@@ -449,6 +577,12 @@ class Daemon:
 
     def _beat(self) -> None:
         now = self.ctx.now_ms()
+        if self.leadership is not None:  # the lease renewal is the heartbeat here
+            if self.leadership.holds() and now - self.last_prune_ms > PRUNE_EVERY_MS:
+                with self.store.write() as conn:
+                    self.store.prune_changes(conn, now - 86_400_000)
+                self.last_prune_ms = now
+            return
         with self.store.write() as conn:
             self.store.set_meta(conn, META_HEARTBEAT, str(now))
             if now - self.last_prune_ms > PRUNE_EVERY_MS:
@@ -472,7 +606,7 @@ def run_daemon(ctx: AppContext) -> int:
     """Run in the foreground until SIGTERM/SIGINT; returns the exit code."""
     from filelock import FileLock, Timeout
 
-    ctx.store  # noqa: B018 - open and migrate before anything else
+    _open_store(ctx)
     lock = FileLock(lock_path(ctx), timeout=0)
     try:
         lock.acquire()
@@ -486,6 +620,26 @@ def run_daemon(ctx: AppContext) -> int:
         return asyncio.run(Daemon(ctx).run())
     finally:
         lock.release()
+
+
+def _open_store(ctx: AppContext) -> None:
+    """Open and migrate before anything else; a PostgreSQL server that is down
+    (restarting, not up yet) is waited for with backoff, not a crash."""
+    import time
+
+    from reminders.pg import DatabaseUnavailable
+
+    delay, warned = 0.5, False
+    while True:
+        try:
+            ctx.store  # noqa: B018
+            return
+        except DatabaseUnavailable as exc:
+            if not warned:
+                log.warning("%s Retrying with backoff.", exc)
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _meta(ctx: AppContext, key: str) -> str | None:

@@ -171,6 +171,9 @@ class Firer:
         self.clock = clock
         self.started_ms = started_ms
         self.alerts = alerts or AlertPolicy(after=0)
+        # Several daemons on PostgreSQL: the lease this one must hold to claim or
+        # send (reminders.lease.Leadership); None when it is the only daemon.
+        self.leadership: Any = None
 
     # -- scheduled fires -------------------------------------------------------
 
@@ -185,6 +188,7 @@ class Firer:
     def _claim_scheduled(
         self, reminder_id: str, now: int
     ) -> tuple[Reminder, Run] | None:
+        fence = self.leadership.fence() if self.leadership is not None else None
         with self.store.write() as conn:
             reminder = self.store.get(conn, reminder_id)
             if reminder is None:
@@ -204,6 +208,7 @@ class Firer:
                     trigger="schedule",
                     finished_at_ms=now,
                     note=plan.missed_note,
+                    fence=fence,
                 )
                 log.warning("%s (%s): %s", reminder.name, reminder.id, plan.missed_note)
             if plan.slot is None:
@@ -218,6 +223,7 @@ class Firer:
                 status="sending",
                 trigger=plan.trigger,
                 started_at_ms=now,
+                fence=fence,
             )
             if run_id is None:
                 # This slot already has a run (a crash between claim and finish is
@@ -367,6 +373,8 @@ class Firer:
                 f"{exc} Fix it with `reminders edit {reminder.id} --to CHAT`.",
             )
         sent_ids = list(run.messageIds)
+        if self.leadership is not None:
+            self.leadership.fence()  # a leader paused past its lease sends nothing
 
         async def on_part(index: int, message_id: int) -> None:
             sent_ids.append(message_id)

@@ -1,8 +1,8 @@
 """The store: reminders, runs, changes and metadata, in plain portable SQL.
 
 On SQLite (the default) it talks to the standard library's sqlite3 directly, so a
-CLI command never pays for importing SQLAlchemy; any other SQLAlchemy URL goes
-through a SQLAlchemy engine with the same statements. Every SQLite connection gets
+CLI command never pays for importing SQLAlchemy; PostgreSQL (the only other engine,
+see `reminders.pg`) goes through a SQLAlchemy engine with the same statements. Every SQLite connection gets
 a busy timeout and foreign keys (WAL is switched on once, at set-up). Writers take
 BEGIN IMMEDIATE so a read-then-write transaction waits for the lock instead of
 failing at once. Each write to `reminders` appends a `changes` row so the daemon
@@ -29,7 +29,7 @@ from reminders.schema import Reminder, Run
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
 _OPTION_KEYS = (
@@ -83,9 +83,11 @@ def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine for Alembic and APScheduler's job store, set up alike."""
     from sqlalchemy import create_engine, event
 
+    if _sqlite_path(url) is None:
+        from reminders import pg
+
+        return pg.make_engine(url)
     engine = create_engine(url)
-    if engine.dialect.name != "sqlite":
-        return engine
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -117,7 +119,7 @@ def _sqlalchemy_error(exc: BaseException) -> BaseException | None:
 
 
 @contextlib.contextmanager
-def translate_db_errors(path: str) -> Iterator[None]:
+def translate_db_errors(path: str, url: str = "") -> Iterator[None]:
     """Turn database failures into errors that say what to do."""
     try:
         yield
@@ -125,6 +127,11 @@ def translate_db_errors(path: str) -> Iterator[None]:
         raise
     except Exception as exc:
         orig = _sqlalchemy_error(exc) or exc
+        if url and not isinstance(orig, sqlite3.Error):
+            from reminders import pg
+
+            if pg.is_driver_error(orig):
+                raise pg.translate(orig, url) from None
         if isinstance(orig, sqlite3.OperationalError):
             raise _operational(path, str(orig)) from None
         if isinstance(orig, sqlite3.DatabaseError):
@@ -168,6 +175,10 @@ class Db:
     def __init__(self, raw: Any, sqlite: bool) -> None:
         self._raw = raw
         self._sqlite = sqlite
+
+    @property
+    def postgres(self) -> bool:
+        return not self._sqlite
 
     def rows(
         self, sql: str, params: dict[str, Any] | None = None
@@ -312,14 +323,19 @@ class Store:
     """Reminders, runs and daemon metadata in one database."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
         self.path = _sqlite_path(url)
-        self.label = str(self.path) if self.path else url
+        self.postgres = self.path is None
+        if self.postgres:
+            from reminders import pg
+
+            url = pg.check_url(url)
+        self.url = url
+        self.label = str(self.path) if self.path else _pg_label(url)
         self._local = threading.local()
 
     @cached_property
     def engine(self) -> Engine:
-        """A SQLAlchemy engine, for Alembic, APScheduler and non-SQLite databases."""
+        """A SQLAlchemy engine, for Alembic, APScheduler's job store and PostgreSQL."""
         return make_engine(self.url)
 
     # -- transactions -------------------------------------------------------
@@ -339,7 +355,7 @@ class Store:
 
     @contextlib.contextmanager
     def _transaction(self, mode: str) -> Iterator[Db]:
-        with translate_db_errors(self.label):
+        with translate_db_errors(self.label, self.url if self.postgres else ""):
             if self.path is None:
                 with self.engine.connect() as sa_conn, sa_conn.begin():
                     yield Db(sa_conn, sqlite=False)
@@ -372,6 +388,10 @@ class Store:
 
     @staticmethod
     def _record_change(db: Db, reminder_id: str, op: str, now_ms: int) -> int:
+        if db.postgres:
+            from reminders.pg_changes import before_change
+
+            before_change(db)
         revision = db.value(
             "INSERT INTO changes (reminder_id, op, at_ms) VALUES (:rid, :op, :at) "
             "RETURNING revision",
@@ -484,28 +504,24 @@ class Store:
         error_text: str | None = None,
         attempts: int = 0,
         note: str | None = None,
+        fence: tuple[str, int] | None = None,
     ) -> int | None:
-        """Record a run; None when this reminder already has a run for that slot."""
+        """Record a run; None when this reminder already has a run for that slot.
+
+        With a `fence` (holder, epoch) the insert succeeds only while that epoch
+        holds the scheduler lease (PostgreSQL; LeaseLost otherwise).
+        """
+        if fence is not None:
+            from reminders.lease import claim_run
+
+            return claim_run(db, fence, _run_values(locals()))
         taken = db.value(
             "SELECT id FROM runs WHERE reminder_id = :rid AND scheduled_for_ms = :slot",
             {"rid": reminder_id, "slot": scheduled_for_ms},
         )
         if taken is not None:
             return None
-        values = {
-            "reminder_id": reminder_id,
-            "reminder_name": reminder_name,
-            "scheduled_for_ms": scheduled_for_ms,
-            "started_at_ms": started_at_ms,
-            "finished_at_ms": finished_at_ms,
-            "status": status,
-            "trigger": trigger,
-            "message_ids": _dump(list(message_ids)),
-            "error_class": error_class,
-            "error_text": error_text,
-            "attempts": attempts,
-            "note": note,
-        }
+        values = _run_values(locals())
         names = ", ".join(_RUN_COLUMNS)
         marks = ", ".join(f":{c}" for c in _RUN_COLUMNS)
         return int(
@@ -561,6 +577,13 @@ class Store:
 
     def set_meta(self, db: Db, key: str, value: str) -> None:
         params = {"k": key, "v": value}
+        if db.postgres:  # several daemons may write at once
+            db.run(
+                "INSERT INTO meta (key, value) VALUES (:k, :v) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params,
+            )
+            return
         if not db.run("UPDATE meta SET value = :v WHERE key = :k", params):
             db.run("INSERT INTO meta (key, value) VALUES (:k, :v)", params)
 
@@ -574,11 +597,26 @@ class Store:
                     exists = db.value(
                         "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'"
                     )
-                    if not exists:
-                        return None
+                else:
+                    exists = db.value("SELECT to_regclass('alembic_version')")
+                if not exists:
+                    return None
                 value = db.value("SELECT version_num FROM alembic_version")
         except StoreError:
             if self.path is None:
                 return None  # no alembic_version table yet on a server database
             raise
         return str(value) if value is not None else None
+
+
+def _run_values(args: dict[str, Any]) -> dict[str, Any]:
+    """The `runs` row from insert_run's arguments."""
+    values = {name: args[name] for name in _RUN_COLUMNS}
+    values["message_ids"] = _dump(list(args["message_ids"]))
+    return values
+
+
+def _pg_label(url: str) -> str:
+    from reminders import pg
+
+    return pg.label(url)

@@ -49,14 +49,20 @@ def daemon_state(ctx: AppContext) -> dict[str, Any]:
         recent = [r for r in ctx.store.runs(conn, limit=200) if r.status == "failed"][
             :5
         ]
-    alive = daemon_alive(ctx)
-    beat_ms = int(heartbeat) if heartbeat else None
-    fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
-    state = "running" if alive and fresh else ("stale" if alive else "stopped")
+    cluster = None
+    if ctx.store.postgres:
+        state, pid, beat_ms, cluster = _cluster_state(ctx, now)
+    else:
+        alive = daemon_alive(ctx)
+        beat_ms = int(heartbeat) if heartbeat else None
+        fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
+        state = "running" if alive and fresh else ("stale" if alive else "stopped")
+        pid = pid if alive else None
     return {
         "daemon": state,
-        "pid": int(pid) if pid and alive else None,
+        "pid": int(pid) if pid else None,
         "heartbeatMs": beat_ms,
+        **(cluster or {}),
         "nextRunAtMs": next_due,
         "reminders": counts,
         "runsLast24h": runs,
@@ -66,6 +72,38 @@ def daemon_state(ctx: AppContext) -> dict[str, Any]:
         "botToken": mask(bot_token(ctx.settings)),
         "timezone": ctx.default_tz,
     }
+
+
+def _cluster_state(
+    ctx: AppContext, now: int
+) -> tuple[str, int | None, int | None, dict[str, Any]]:
+    """Several daemons on PostgreSQL: running when one of them leads on a fresh
+    lease; heartbeats are moved from the database's clock onto ours."""
+    from reminders.lease import cluster_state
+
+    cluster = cluster_state(ctx.store)
+    for daemon_ in cluster["daemons"]:
+        daemon_["heartbeatMs"] = now - daemon_["heartbeatAgoMs"]
+    leaders = [d for d in cluster["daemons"] if d["role"] == "leader"]
+    if leaders:
+        return "running", leaders[0]["pid"], leaders[0]["heartbeatMs"], cluster
+    state = "no leader" if cluster["daemons"] else "stopped"
+    return state, None, None, cluster
+
+
+def _cluster_lines(state: dict[str, Any], now: int) -> list[str]:
+    lease = state["lease"]
+    lines = [
+        f"lease:      epoch {lease['epoch']}, "
+        + (f"held by {lease['holder']}" if lease["fresh"] else "free")
+    ]
+    for d in state["daemons"]:
+        lines.append(
+            f"  {d['role']:<8}  {d['host']} pid {d['pid']}, heartbeat "
+            f"{render.relative(d['heartbeatMs'], now)}"
+            + (f", epoch {d['epoch']}" if d["epoch"] is not None else "")
+        )
+    return lines
 
 
 @click.command()
@@ -89,6 +127,7 @@ def status(ctx: AppContext, as_json: bool) -> None:
         runs = state["runsLast24h"]
         lines = [
             f"daemon:     {daemon_line}",
+            *(_cluster_lines(state, now) if "lease" in state else []),
             f"next fire:  {render.instant(state['nextRunAtMs'], zone)} "
             f"{render.relative(state['nextRunAtMs'], now)}".rstrip(),
             f"reminders:  {counts['enabled']} enabled, {counts['disabled']} disabled",

@@ -15,7 +15,7 @@ from reminders.config import (
     mask,
     render_example,
 )
-from reminders.errors import ConfigError
+from reminders.errors import ConfigError, StoreError
 from reminders.files import write_private
 
 
@@ -115,7 +115,11 @@ def db_backup(runtime: Runtime, dest: str | None) -> None:
     from reminders.migrate import write_backup
 
     store = runtime.app.store
-    assert store.path is not None
+    if store.path is None:
+        raise StoreError(
+            f"`db backup` copies SQLite files; back up {store.label} with "
+            "PostgreSQL's own tools (pg_dump)."
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = Path(dest) if dest else store.path.with_name(f"reminders-{stamp}.db")
     write_backup(store, target)

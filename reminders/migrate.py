@@ -31,7 +31,8 @@ def alembic_config(store: Store) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
-    config.set_main_option("sqlalchemy.url", store.url)
+    # ConfigParser reads % as interpolation (a URL may hold %-escapes).
+    config.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
     return config
 
 

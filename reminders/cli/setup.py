@@ -98,7 +98,10 @@ def db_upgrade(runtime: Runtime) -> None:
     store = Store(database_url(runtime.settings, runtime.paths))
     if store.path:
         store.path.parent.mkdir(parents=True, exist_ok=True)
-    backup = upgrade(store)
+    try:
+        backup = upgrade(store)
+    finally:
+        store.close()
     if backup:
         click.echo(f"Backed up to {backup}.")
     click.echo(f"Database {store.label} is at schema {HEAD_REVISION}.")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from reminders import triggers
 from reminders.app import anchor_of, next_run
-from reminders.errors import ValidationError
+from reminders.errors import TransientError, ValidationError
 from reminders.render import instant
 from reminders.schema import AtSchedule, Reminder, Run
 from reminders.store import Store
@@ -341,12 +341,27 @@ class Firer:
     async def _complete(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
     ) -> Run:
-        done, alert = await asyncio.to_thread(
-            self._finish, reminder, run, outcome, advance
-        )
+        done, alert = await self._record(reminder, run, outcome, advance)
         if alert is not None:
             await self._send_alert(*alert)
         return done
+
+    async def _record(
+        self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
+    ) -> tuple[Run, tuple[str, str] | None]:
+        """Record the outcome. A leader on PostgreSQL retries a lost connection for
+        as long as it holds the lease, so a sent run is not left `sending`."""
+        delay = 0.2
+        while True:
+            try:
+                return await asyncio.to_thread(
+                    self._finish, reminder, run, outcome, advance
+                )
+            except TransientError:
+                if self.leadership is None or not self.leadership.holds():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _send_alert(self, to: str, text: str) -> None:
         from reminders.delivery import DeliveryFailure

@@ -7,9 +7,14 @@ Two engines and no others: SQLite (a file path) and PostgreSQL through psycopg 3
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import re
 import socket
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult
 
 from reminders.errors import ConfigError, ReminderError, StoreError, TransientError
 
@@ -68,34 +73,38 @@ def check_url(url: str) -> str:
     return DRIVER + url[len(scheme) :]
 
 
-def _url(url: str) -> Any:
-    from sqlalchemy.engine import make_url
+def _url(url: str) -> SplitResult:
+    from urllib.parse import urlsplit
 
     try:
-        return make_url(url)
-    except Exception:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
         raise ConfigError(
             f"database.url is not a valid URL. Write it as {DRIVER}://USER@HOST/DBNAME."
         ) from None
+    return parts
 
 
 def label(url: str) -> str:
     """The URL as shown to users and in logs: never with its password."""
-    parsed = _url(url)
-    user = f"{parsed.username}@" if parsed.username else ""
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"postgresql://{user}{parsed.host or 'localhost'}{port}/{parsed.database or ''}"
+    from urllib.parse import unquote
+
+    parts = _url(url)
+    user = f"{unquote(parts.username)}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    host = parts.hostname or "localhost"
+    return f"postgresql://{user}{host}{port}{parts.path}"
 
 
 def host_of(url: str) -> str:
-    parsed = _url(url)
-    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    parts = _url(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
 
 
 def conninfo(url: str) -> str:
-    """A libpq connection string for psycopg.connect() (the password kept)."""
-    parsed = _url(url).set(drivername="postgresql")
-    return str(parsed.render_as_string(hide_password=False))
+    """A libpq connection URI for psycopg.connect() (libpq decodes it itself)."""
+    return "postgresql" + url[len(scheme_of(url)) :]
 
 
 def connect_args() -> dict[str, Any]:
@@ -162,8 +171,61 @@ def translate(exc: BaseException, url: str) -> ReminderError:
 
 
 def _first_line(text: str, url: str) -> str:
+    from urllib.parse import unquote
+
     line = (text.strip().splitlines() or ["unknown error"])[0].strip()
     password = _url(url).password
-    if password:
-        line = line.replace(str(password), "***")
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        line = line.replace(str(secret), "***")
     return line
+
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=256)
+def pyformat(sql: str) -> str:
+    """The store's `:name` parameters as psycopg's `%(name)s`."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def connect(url: str) -> Any:
+    """A psycopg connection in autocommit mode (the store issues BEGIN itself),
+    giving rows as dicts. psycopg alone: a CLI command never imports SQLAlchemy."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    return psycopg.connect(
+        conninfo(url), autocommit=True, row_factory=dict_row, **connect_args()
+    )
+
+
+@contextlib.contextmanager
+def transaction(local: Any, url: str, opened: list[Any]) -> Iterator[Any]:
+    """One transaction on this thread's connection. A connection that died while
+    idle (a server restart, a terminated backend) fails at BEGIN: it is replaced
+    once there, before anything ran, so the caller never sees it."""
+    import psycopg
+
+    for attempt in (1, 2):
+        conn = getattr(local, "conn", None)
+        if conn is None or conn.closed:
+            conn = connect(url)
+            local.conn = conn
+            opened.append(conn)
+        try:
+            conn.execute("BEGIN")
+            break
+        except psycopg.OperationalError:
+            conn.close()
+            local.conn = None
+            if attempt == 2:
+                raise
+    try:
+        yield conn
+    except BaseException:
+        if not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,8 +1,9 @@
 """The store: reminders, runs, changes and metadata, in plain portable SQL.
 
-On SQLite (the default) it talks to the standard library's sqlite3 directly, so a
-CLI command never pays for importing SQLAlchemy; PostgreSQL (the only other engine,
-see `reminders.pg`) goes through a SQLAlchemy engine with the same statements. Every SQLite connection gets
+On SQLite (the default) it talks to the standard library's sqlite3 directly, and on
+PostgreSQL (the only other engine, see `reminders.pg`) to psycopg directly, with the
+same statements, so a CLI command never pays for importing SQLAlchemy (Alembic and
+APScheduler's job store use it). Every SQLite connection gets
 a busy timeout and foreign keys (WAL is switched on once, at set-up). Writers take
 BEGIN IMMEDIATE so a read-then-write transaction waits for the lock instead of
 failing at once. Each write to `reminders` appends a `changes` row so the daemon
@@ -187,10 +188,10 @@ class Db:
             cursor = self._raw.execute(sql, params or {})
             names = [column[0] for column in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        from sqlalchemy import text
+        from reminders.pg import pyformat
 
-        result = self._raw.execute(text(sql), params or {})
-        return [dict(row._mapping) for row in result] if result.returns_rows else []
+        cursor = self._raw.execute(pyformat(sql), params or None)
+        return cursor.fetchall() if cursor.description else []
 
     def one(
         self, sql: str, params: dict[str, Any] | None = None
@@ -206,9 +207,9 @@ class Db:
         """Execute a write; returns the number of rows it touched."""
         if self._sqlite:
             return int(self._raw.execute(sql, params or {}).rowcount)
-        from sqlalchemy import text
+        from reminders.pg import pyformat
 
-        return int(self._raw.execute(text(sql), params or {}).rowcount)
+        return int(self._raw.execute(pyformat(sql), params or None).rowcount)
 
 
 @dataclass(frozen=True)
@@ -350,15 +351,17 @@ class Store:
         return conn
 
     @cached_property
-    def _all_conns(self) -> list[sqlite3.Connection]:
+    def _all_conns(self) -> list[Any]:
         return []
 
     @contextlib.contextmanager
     def _transaction(self, mode: str) -> Iterator[Db]:
         with translate_db_errors(self.label, self.url if self.postgres else ""):
             if self.path is None:
-                with self.engine.connect() as sa_conn, sa_conn.begin():
-                    yield Db(sa_conn, sqlite=False)
+                from reminders import pg
+
+                with pg.transaction(self._local, self.url, self._all_conns) as raw:
+                    yield Db(raw, sqlite=False)
                 return
             conn = self._connection()
             conn.execute(f"BEGIN {mode}")

@@ -110,8 +110,9 @@ def test_an_upgrade_backs_the_old_file_up_first(
     store = open_store(sqlite_url(path))
     with store.write() as db:
         db.run("INSERT INTO meta (key, value) VALUES ('marker', 'before')")
-    monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
-    monkeypatch.setattr(migrate, "known_revisions", lambda store: {"0001", "0002"})
+    ahead = f"{int(HEAD_REVISION) + 1:04d}"  # a release with one more migration
+    monkeypatch.setattr(migrate, "HEAD_REVISION", ahead)
+    monkeypatch.setattr(migrate, "known_revisions", lambda store: {HEAD_REVISION, ahead})
     migrated: list[str] = []
     monkeypatch.setattr(
         migrate, "_run_upgrade", lambda store: migrated.append(store.label)

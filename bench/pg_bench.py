@@ -150,7 +150,7 @@ def failover(url: str, kills: int, lease: str) -> str:
         for chat in range(5):
             add = [str(ENTRY), "add", "--every", "1s", "--message", f"tick {chat}"]
             subprocess.run(
-                add + ["--to", str(900 + chat)],
+                [*add, "--to", str(900 + chat)],
                 env=env_for(homes[0]),
                 capture_output=True,
                 check=True,
@@ -201,7 +201,9 @@ def _leader(store, daemons: list[Daemon], cluster_state) -> int:  # type: ignore
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="10000", help="reminders stored, for lateness")
+    parser.add_argument(
+        "--sizes", default="10000", help="reminders stored, for lateness"
+    )
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--lease", default="15s")

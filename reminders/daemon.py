@@ -255,7 +255,7 @@ class Daemon:
 
     async def _start_shared(self) -> int:
         """Start as a standby: listen for changes and try for the lease."""
-        from reminders.lease import Elector, Lease, Leadership, new_holder_id
+        from reminders.lease import Elector, Leadership, Lease, new_holder_id
         from reminders.pg_changes import ChangeListener
 
         holder = new_holder_id()

@@ -34,11 +34,12 @@ _RUN_CASTS = {
     "error_text": "text", "attempts": "integer", "note": "text",
 }  # fmt: skip
 _HOLDS = (
-    "SELECT 1 FROM lease WHERE name = :lease AND holder = :holder AND epoch = :epoch "
+    "SELECT 1 FROM lease WHERE name = :lease AND holder = :holder AND epoch = :epoch "  # noqa: S608
     f"AND expires_at_ms > {NOW_MS}"
 )
+_REMAINING = f"SELECT expires_at_ms - {NOW_MS} FROM lease WHERE name = :lease"  # noqa: S608
 _CLAIM = (
-    f"INSERT INTO runs ({', '.join(_RUN_CASTS)}) "  # noqa: S608 - fixed names
+    f"INSERT INTO runs ({', '.join(_RUN_CASTS)}) "
     f"SELECT {', '.join(f'CAST(:{c} AS {t})' for c, t in _RUN_CASTS.items())} "
     f"WHERE EXISTS ({_HOLDS} FOR SHARE) ON CONFLICT DO NOTHING RETURNING id"
 )
@@ -124,13 +125,7 @@ class Lease:
             epoch = db.value(_ACQUIRE, params)
             remaining = self.ttl_ms
             if epoch is None:
-                remaining = int(
-                    db.value(
-                        f"SELECT expires_at_ms - {NOW_MS} FROM lease WHERE name = :lease",  # noqa: S608
-                        params,
-                    )
-                    or 0
-                )
+                remaining = int(db.value(_REMAINING, params) or 0)
             db.run(
                 _BEAT,
                 {
@@ -239,7 +234,9 @@ class Elector:
                 why = str(exc) or "the database did not answer in time"
                 self.step_down(f"renewal failed: {why}")
                 if not self._failing:
-                    log.warning("cannot reach the lease (%s); retrying with backoff", why)
+                    log.warning(
+                        "cannot reach the lease (%s); retrying with backoff", why
+                    )
                     self._failing = True
                 await _sleep(stop, delay)
                 delay = min(delay * 2, period)

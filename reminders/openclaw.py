@@ -116,7 +116,7 @@ def _parse_json(path: Path) -> Any:
 
         try:
             return json5.loads(text)
-        except Exception:  # noqa: BLE001 - json's message is the clearer one
+        except Exception:
             raise ImportFormatError(
                 f"{path} is not valid JSON (line {first.lineno}, column {first.colno}: "
                 f"{first.msg}). Fix the file or import a backup such as jobs.json.bak."

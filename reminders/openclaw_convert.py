@@ -15,7 +15,7 @@ from typing import Any
 from reminders import triggers
 from reminders.errors import ImportFormatError, ReminderError
 from reminders.openclaw import AGENT_FIELDS, INERT, SYSTEM_PAYLOADS, TELEGRAM, Refused
-from reminders.schema import ms_to_iso, parse_reminder, Reminder
+from reminders.schema import Reminder, ms_to_iso, parse_reminder
 from reminders.targets import parse_target
 
 _NAMESPACE = uuid.UUID("6f1c3a52-9d7e-4b0a-8c21-5e4f3d2b1a09")

@@ -165,8 +165,12 @@ def translate(exc: BaseException, url: str) -> ReminderError:
             f"PostgreSQL at {host_of(url)} refused the login ({text}). Fix the user "
             "or password in database.url, or the server's pg_hba.conf."
         )
-    if isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
-        return TransientError(f"A concurrent change on {label(url)} got in the way. Try again.")
+    if isinstance(
+        exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected
+    ):
+        return TransientError(
+            f"A concurrent change on {label(url)} got in the way. Try again."
+        )
     return StoreError(f"Database error on {label(url)}: {text}")
 
 

@@ -27,8 +27,13 @@ import pytest
 from reminders.lease import cluster_state
 from reminders.migrate import open_store
 from reminders.schema import Reminder, ms_to_iso
-from reminders.store import Store
-from tests.conftest import DaemonProcess, pg_admin, pg_schema_url, subprocess_env, wait_until
+from tests.conftest import (
+    DaemonProcess,
+    pg_admin,
+    pg_schema_url,
+    subprocess_env,
+    wait_until,
+)
 from tests.fake_bot_api import TOKEN, FakeBotApi
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -82,7 +87,11 @@ class Fleet:
             for d in state["daemons"]:
                 if d["role"] == "leader":
                     for index, daemon in enumerate(self.daemons):
-                        if daemon and daemon.proc.pid == d["pid"] and daemon.proc.poll() is None:
+                        if (
+                            daemon
+                            and daemon.proc.pid == d["pid"]
+                            and daemon.proc.poll() is None
+                        ):
                             return index + 1
             return None
 
@@ -132,9 +141,7 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet_on(
-    tmp_path: Path, stopper: list[Any]
-) -> Iterator[Any]:
+def fleet_on(tmp_path: Path, stopper: list[Any]) -> Iterator[Any]:
     fleets: list[Fleet] = []
 
     def make(url: str, size: int) -> Fleet:
@@ -160,7 +167,9 @@ def _ms(seconds: float) -> int:
     return int((time.time() + seconds) * 1000)
 
 
-def test_sigkill_the_leader_while_reminders_fall_due(fleet_on: Any, shared_url: str) -> None:
+def test_sigkill_the_leader_while_reminders_fall_due(
+    fleet_on: Any, shared_url: str
+) -> None:
     """Three daemons; the leader is SIGKILLed at random moments three times while
     150 reminders fall due: every one arrives, duplicates at most one per kill."""
     fleet = fleet_on(shared_url, 3)
@@ -268,15 +277,39 @@ def private_pg() -> Iterator[tuple[str, Path, str]]:
     shutil.chown(data, "postgres", "postgres")
     port = _free_port()
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
-    _as_postgres(str(PG_BIN / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres")
-    _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-o", options, "-l", str(data / "log"), "-w", "start")
+    _as_postgres(
+        str(PG_BIN / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres"
+    )
+    _as_postgres(
+        str(PG_BIN / "pg_ctl"),
+        "-D",
+        str(data / "db"),
+        "-o",
+        options,
+        "-l",
+        str(data / "log"),
+        "-w",
+        "start",
+    )
     server = f"postgresql://postgres@127.0.0.1:{port}"
     try:
         pg_admin("CREATE DATABASE reminders", server=server)
         yield server, data, options
     finally:
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "-w", "stop"],
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data / "db"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
             capture_output=True,
             timeout=60,
             check=False,
@@ -302,12 +335,26 @@ def test_a_postgresql_restart_mid_run(
     env = subprocess_env(home, REMINDERS_DATABASE_URL=url)
     down = subprocess.run(
         [str(Path(os.sys.executable)), "-m", "reminders", "list"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert down.returncode == 75, down.stderr
     assert f"127.0.0.1:{server.rsplit(':', 1)[1]}" in down.stderr
     time.sleep(4)
-    _as_postgres(pg_ctl, "-D", str(data / "db"), "-o", options, "-l", str(data / "log"), "-w", "start")
+    _as_postgres(
+        pg_ctl,
+        "-D",
+        str(data / "db"),
+        "-o",
+        options,
+        "-l",
+        str(data / "log"),
+        "-w",
+        "start",
+    )
     fleet.store.engine.dispose()
     wait_until(lambda: fleet.all_delivered(count), timeout=90, interval=0.5)
     time.sleep(2)

@@ -73,14 +73,18 @@ def test_a_postgresql_url_without_the_extra_names_it(
 
 
 @pytest.mark.engines("sqlite")
-@pytest.mark.parametrize("command_", [["list"], ["add", "--at", "1h", "--message", "x", "--to", "1"], ["status"]])
+@pytest.mark.parametrize(
+    "command_",
+    [["list"], ["add", "--at", "1h", "--message", "x", "--to", "1"], ["status"]],
+)
 def test_a_down_server_is_temporary_and_names_the_host_only(
     run: Cli, monkeypatch: pytest.MonkeyPatch, command_: list[str]
 ) -> None:
     """Nothing listening: exit 75, the host and port named, the password never."""
     port = _free_port()
     monkeypatch.setenv(
-        "REMINDERS_DATABASE_URL", f"postgresql+psycopg://alice:s3cr%40t@127.0.0.1:{port}/db"
+        "REMINDERS_DATABASE_URL",
+        f"postgresql+psycopg://alice:s3cr%40t@127.0.0.1:{port}/db",
     )
     result = run(*command_, code=75)
     assert f"127.0.0.1:{port}" in result.stderr
@@ -132,7 +136,9 @@ def test_processes_creating_the_schema_at_once_all_succeed(engine: str) -> None:
 
 def test_cli_commands_work_on_postgresql(run: Cli) -> None:
     """The same commands, the same answers: add, list, edit, runs, export, upgrade."""
-    added = run.json("add", "--name", "pg", "--every", "1h", "--message", "hi", "--to", "5")
+    added = run.json(
+        "add", "--name", "pg", "--every", "1h", "--message", "hi", "--to", "5"
+    )
     assert [r["id"] for r in run.json("list")] == [added["id"]]
     run("edit", "pg", "--message", "changed")
     assert run.json("show", "pg")["payload"]["message"] == "changed"
@@ -237,7 +243,9 @@ def test_a_cli_write_is_announced_and_a_lost_connection_forces_a_reread(
         listener.stop()
 
 
-def test_revisions_are_seen_in_order_by_a_reader(store: Store, run: Cli, home: Path) -> None:
+def test_revisions_are_seen_in_order_by_a_reader(
+    store: Store, run: Cli, home: Path
+) -> None:
     """Writers number their changes under a lock, so "after N" never skips one."""
     for n in range(3):
         run("add", "--name", f"n{n}", "--at", "1h", "--message", "x", "--to", "1")

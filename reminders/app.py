@@ -384,16 +384,16 @@ def remove(ctx: AppContext, ref: str) -> Reminder:
 
 def run_history(ctx: AppContext, ref: str | None, limit: int) -> list[Run]:
     """The latest runs, of one reminder (a deleted one keeps its history) or all."""
-    reminder_id = None
+    reminder_id, deleted = None, False
     if ref:
         try:
             reminder_id = resolve(ctx, ref).id
         except ReminderNotFound:
-            reminder_id = ref
+            reminder_id, deleted = ref, True
     with ctx.store.read() as conn:
         history = ctx.store.runs(conn, reminder_id, limit=limit)
-    if ref and reminder_id == ref and not history:
-        raise ReminderNotFound(ref)
+    if deleted and not history:
+        raise ReminderNotFound(str(ref))
     return history
 
 

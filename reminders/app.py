@@ -407,7 +407,7 @@ def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
     reminder = resolve(ctx, ref)
 
     async def go() -> Run:
-        sender = make_sender(ctx.settings)
+        sender: Any = make_sender(ctx.settings)
         await sender.start()
         try:
             firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)

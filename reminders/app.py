@@ -255,9 +255,9 @@ def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
         "updatedAtMs": now_ms,
         "schedule": schedule.model_dump(exclude_none=True),
         "payload": payload.model_dump(exclude_none=True),
-        "delivery": _delivery(
-            spec, None, ctx.settings.delivery.default_to
-        ).model_dump(exclude_none=True),
+        "delivery": _delivery(spec, None, ctx.settings.delivery.default_to).model_dump(
+            exclude_none=True
+        ),
         "catchUpMs": parse_duration(spec.catch_up)
         if spec.catch_up is not None
         else None,

@@ -283,7 +283,8 @@ def test_bad_input_is_a_tool_error_with_our_message(home: Path, run: Cli) -> Non
 
 @pytest.mark.slow
 def test_daemon_delivers_a_reminder_added_through_mcp(setup: Setup) -> None:
-    """A reminder an agent adds over MCP reaches Telegram through the daemon."""
+    """A reminder an agent adds over MCP reaches Telegram through the daemon; the
+    cron tool's `run` delivers one at once and `runs` reports it."""
     setup.start()
 
     async def body(agent: Agent) -> dict[str, Any]:
@@ -298,6 +299,28 @@ def test_daemon_delivers_a_reminder_added_through_mcp(setup: Setup) -> None:
     assert str(message.params["chat_id"]) == "4242"
     [sent] = setup.runs(added["id"])
     assert sent["status"] == "sent"
+
+    async def run_now(agent: Agent) -> dict[str, Any]:
+        job = await agent.ok(
+            "cron",
+            action="add",
+            job={
+                "name": "Weekly",
+                "schedule": {"kind": "cron", "expr": "0 9 * * 1", "tz": "UTC"},
+                "payload": {"kind": "agentTurn", "message": "Run now"},
+                "delivery": {"mode": "announce", "to": "telegram:77"},
+            },
+        )
+        ran = await agent.ok("cron", action="run", jobId=job["id"])
+        runs = await agent.ok("cron", action="runs", jobId=job["id"])
+        return {"job": job, "ran": ran, "runs": runs}
+
+    got = drive(setup.home, run_now, env=setup.env)
+    assert got["ran"]["ok"] is True and got["ran"]["ran"] is True
+    assert setup.api.texts()[-1] == "Run now"
+    [entry] = got["runs"]["entries"]
+    assert entry["status"] == "ok" and entry["deliveryStatus"] == "delivered"
+    assert entry["jobId"] == got["job"]["id"]
 
 
 def test_without_the_extra_mcp_says_what_to_install(

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 HEAD_REVISION = "0001"
 BUSY_TIMEOUT_MS = 10_000
+MIN_ID_PREFIX = 4  # shortest id prefix a command accepts in place of the full id
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
 _OPTION_KEYS = (
     "agentId",
@@ -398,17 +399,21 @@ class Store:
         return row_to_reminder(row) if row else None
 
     def find(self, db: Db, ref: str) -> list[Reminder]:
-        """Reminders matching an id, a unique id prefix (8+ chars) or an exact name."""
+        """Reminders matching an id, a unique id prefix (4+ chars) or an exact name."""
         by_id = self.get(db, ref)
         if by_id:
             return [by_id]
         rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
-        if not rows and len(ref) >= 8:
+        if not rows and len(ref) >= MIN_ID_PREFIX:
             rows = db.rows(
                 "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
                 {"n": len(ref), "ref": ref},
             )
         return [row_to_reminder(row) for row in rows]
+
+    def ids(self, db: Db) -> list[str]:
+        """Every reminder id, sorted."""
+        return [row["id"] for row in db.rows("SELECT id FROM reminders ORDER BY id")]
 
     def all(self, db: Db, *, include_disabled: bool = True) -> list[Reminder]:
         where = "" if include_disabled else "WHERE enabled = :yes"

@@ -1,0 +1,152 @@
+"""A new user's first steps with the CLI: each command behaves as its words promise."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from reminders.app import shortest_prefixes
+from reminders.cli.common import Runtime
+from reminders.clock import FakeClock
+from reminders.delivery import make_sender
+from reminders.firing import make_firer
+from tests.conftest import Cli, db_rows
+
+MINUTE = 60_000
+
+
+def add_cron(run: Cli, clock: FakeClock, *extra: str) -> dict[str, object]:
+    return run.json(
+        "add",
+        "--name",
+        "Standup",
+        "--cron",
+        "0 9 * * 1-5",
+        "--tz",
+        "Europe/Berlin",
+        "--stagger",
+        "5m",
+        "--message",
+        "Standup",
+        "--to",
+        "42",
+        *extra,
+        clock=clock,
+    )
+
+
+def test_edit_cron_keeps_the_zone_and_stagger(run: Cli, clock: FakeClock) -> None:
+    """`edit --cron` alone changes the expression only: zone and stagger stay."""
+    add_cron(run, clock)
+    edited = run.json("edit", "Standup", "--cron", "30 8 * * 1-5", clock=clock)
+    assert edited["schedule"] == {
+        "kind": "cron",
+        "expr": "30 8 * * 1-5",
+        "tz": "Europe/Berlin",
+        "staggerMs": 300_000,
+    }
+    named = run.json(
+        "edit", "Standup", "--cron", "0 7 * * *", "--tz", "Asia/Tokyo", "--exact",
+        clock=clock,
+    )  # fmt: skip
+    assert named["schedule"] == {
+        "kind": "cron",
+        "expr": "0 7 * * *",
+        "tz": "Asia/Tokyo",
+        "staggerMs": 0,
+    }
+
+
+def test_edit_without_flags_says_nothing_changed(
+    run: Cli, clock: FakeClock, home: Path
+) -> None:
+    """`edit ID` with no flag is a usage error (64), not a silent "Updated"."""
+    add_cron(run, clock)
+    before = db_rows(home)
+    result = run("edit", "Standup", code=64, clock=clock)
+    assert "Updated" not in result.stdout
+    assert result.stderr.startswith("Error: Nothing to change")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert db_rows(home) == before
+
+
+def test_enable_rearms_a_one_shot_that_failed_without_a_token(
+    run: Cli, clock: FakeClock
+) -> None:
+    """A one-shot that fell due before a token was set is disabled by its failed run;
+    `enable` then shows when it fires (at once, late) instead of no next fire."""
+    added = run.json(
+        "add", "--name", "Tea", "--at", "20m", "--system-event", "Tea", "--to", "7",
+        "--keep-after-run", clock=clock,
+    )  # fmt: skip
+    clock.advance(21 * MINUTE)
+    runtime = Runtime(clock=clock)
+
+    async def fire() -> None:
+        sender = make_sender(runtime.settings)
+        await sender.start()
+        firer = make_firer(runtime.app.store, sender, runtime.settings, clock)
+        await firer.fire(added["id"])
+        await sender.close()
+
+    asyncio.run(fire())
+    runtime.close()
+    [failed] = run.json("list", "--all", clock=clock)
+    assert failed["enabled"] is False and failed["state"]["lastRunStatus"] == "error"
+    clock.advance(MINUTE)
+    result = run("enable", "Tea", clock=clock)
+    assert "next: 2026-11-24 10:22:00 UTC (+00:00), due now" in result.stdout
+    [armed] = run.json("list", clock=clock)
+    assert armed["state"]["nextRunAtMs"] == clock.now_ms()
+
+
+def test_enable_says_why_a_sent_one_shot_has_no_next_fire(
+    run: Cli, clock: FakeClock
+) -> None:
+    """A one-shot already sent and kept has no next fire; `enable` says how to give
+    it one rather than printing a bare "no further fire"."""
+    added = run.json(
+        "add", "--name", "Tea", "--at", "20m", "--system-event", "Tea", "--to", "7",
+        "--keep-after-run", "--disabled", clock=clock,
+    )  # fmt: skip
+    runtime = Runtime(clock=clock)
+    with runtime.app.store.write() as conn:
+        reminder = runtime.app.store.get(conn, added["id"])
+        assert reminder is not None
+        reminder.state.lastRunAtMs = clock.now_ms() + 20 * MINUTE
+        reminder.state.lastRunStatus = "ok"
+        runtime.app.store.save(conn, reminder, clock.now_ms())
+    runtime.close()
+    result = run("enable", "Tea", clock=clock)
+    assert "next: none: this one-shot has already run" in result.stdout
+    assert f"reminders edit {added['id'][:8]} --at TIME" in result.stdout
+
+
+def test_shortest_prefixes_are_unique_and_at_least_four() -> None:
+    ids = ["abcdef12", "abcdff34", "b0000000", "abcdef19"]
+    assert shortest_prefixes(ids, 4) == {
+        "abcdef12": "abcdef12",
+        "abcdef19": "abcdef19",
+        "abcdff34": "abcdf",
+        "b0000000": "b000",
+    }
+
+
+def test_list_shows_short_ids_that_every_command_accepts(
+    run: Cli, clock: FakeClock
+) -> None:
+    """`list` shows each id's shortest unique prefix (4+ characters), and `show`,
+    `edit` and `rm` accept it."""
+    for n in range(3):
+        run("add", "--every", "1h", "--message", f"m{n}", "--to", "1", clock=clock)
+    listed = run("list", clock=clock).stdout.splitlines()[1:]
+    shorts = [line.split()[0] for line in listed]
+    assert all(4 <= len(short) < 36 for short in shorts)
+    stored = {r["id"] for r in run.json("list", clock=clock)}
+    for short in shorts:
+        [full] = [i for i in stored if i.startswith(short)]
+        assert run.json("show", short, clock=clock)["id"] == full
+    run.json("edit", shorts[0], "--name", "renamed", clock=clock)
+    run("rm", shorts[1], clock=clock)
+    assert len(run.json("list", clock=clock)) == 2
+    run("show", "abc", code=66, clock=clock)  # under 4 characters: not a prefix

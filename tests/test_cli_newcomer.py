@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from reminders.app import shortest_prefixes
 from reminders.cli.common import Runtime
 from reminders.clock import FakeClock
 from reminders.delivery import make_sender
 from reminders.firing import make_firer
 from tests.conftest import Cli, db_rows
+from tests.fake_bot_api import TOKEN, FakeBotApi
 
 MINUTE = 60_000
 
@@ -150,3 +153,28 @@ def test_list_shows_short_ids_that_every_command_accepts(
     run("rm", shorts[1], clock=clock)
     assert len(run.json("list", clock=clock)) == 2
     run("show", "abc", code=66, clock=clock)  # under 4 characters: not a prefix
+
+
+def test_openclaw_cron_verbs_work_as_aliases(
+    run: Cli, clock: FakeClock, telegram: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cron add/list/edit/run/runs --id/status/rm`, typed as `openclaw cron` takes
+    them, run our commands."""
+    monkeypatch.setenv("REMINDERS_TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("REMINDERS_TELEGRAM_API_BASE_URL", telegram.base_url)
+    added = run.json(
+        "cron", "add", "--name", "Tea", "--every", "1h", "--message", "Tea",
+        "--to", "31", clock=clock,
+    )  # fmt: skip
+    assert [r["id"] for r in run.json("cron", "list", clock=clock)] == [added["id"]]
+    run("cron", "edit", added["id"], "--message", "Green tea", clock=clock)
+    assert "Sent 'Tea'" in run("cron", "run", added["id"], clock=clock).stdout
+    assert telegram.texts() == ["Green tea"]
+    [history] = run.json("cron", "runs", "--id", added["id"], clock=clock)
+    assert history["status"] == "sent" and history["trigger"] == "manual"
+    assert run.json("runs", "--id", added["id"][:4], clock=clock) == [history]
+    run("runs", added["id"], "--id", "other", code=64, clock=clock)
+    status = run("cron", "status", code=69, clock=clock)
+    assert "daemon:     stopped" in status.stdout
+    run("cron", "rm", added["id"], clock=clock)
+    assert run.json("cron", "list", "--all", clock=clock) == []

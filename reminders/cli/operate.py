@@ -15,6 +15,7 @@ from reminders.errors import (
     DeliveryError,
     ReminderNotFound,
     TransientError,
+    UsageError,
 )
 
 
@@ -120,11 +121,17 @@ def status(ctx: AppContext, as_json: bool) -> None:
 
 @click.command()
 @click.argument("ref", required=False)
+@click.option("--id", "id_flag", help="The reminder (OpenClaw's `cron runs --id`).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @json_option
 @pass_app
-def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
+def runs(
+    ctx: AppContext, ref: str | None, id_flag: str | None, limit: int, as_json: bool
+) -> None:
     """Run history: scheduled-for, lateness, status, message ids, error."""
+    if id_flag is not None and ref is not None and id_flag != ref:
+        raise UsageError("Name the reminder once: either ID or --id ID.")
+    ref = ref if ref is not None else id_flag
     reminder_id, deleted = None, False
     if ref:
         try:

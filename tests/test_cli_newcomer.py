@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from reminders.app import shortest_prefixes
 from reminders.cli.common import Runtime
 from reminders.clock import FakeClock
+from reminders.config import Settings
 from reminders.delivery import make_sender
 from reminders.firing import make_firer
 from tests.conftest import Cli, db_rows
@@ -178,3 +180,51 @@ def test_openclaw_cron_verbs_work_as_aliases(
     assert "daemon:     stopped" in status.stdout
     run("cron", "rm", added["id"], clock=clock)
     assert run.json("cron", "list", "--all", clock=clock) == []
+
+
+def test_config_show_prints_toml_that_parses(
+    run: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`config show` is TOML: it parses, holds every effective value, and the token
+    in it is masked."""
+    token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    monkeypatch.setenv("REMINDERS_TELEGRAM_BOT_TOKEN", token)
+    monkeypatch.setenv("REMINDERS_DAEMON_POLL_INTERVAL", "2s")
+    out = run("config", "show").stdout
+    parsed = tomllib.loads(out)
+    assert token not in out
+    assert parsed["telegram"]["bot_token"] == "1234…YZ"
+    assert parsed["telegram"]["link_preview"] is False
+    assert parsed["telegram"]["read_timeout"] == 10.0
+    assert parsed["daemon"]["poll_interval"] == "2s"
+    assert parsed["general"]["timezone"] == "UTC"
+    shown = {k: v for k, v in parsed.items()}
+    shown["telegram"]["bot_token"] = ""
+    Settings.model_validate(shown)  # a valid config file, too
+    monkeypatch.delenv("REMINDERS_TELEGRAM_BOT_TOKEN")
+    assert tomllib.loads(run("config", "show").stdout)["telegram"]["bot_token"] == ""
+
+
+def test_a_bad_environment_variable_is_named(
+    run: Cli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad value from the environment names the variable, not the config file."""
+    monkeypatch.setenv("REMINDERS_DELIVERY_DEADLINE", "soon")
+    result = run("list", code=78)
+    assert result.stderr.startswith(
+        "Error: Environment variable REMINDERS_DELIVERY_DEADLINE: Invalid duration"
+    )
+    assert "config.toml" not in result.stderr
+    monkeypatch.setenv("REMINDERS_GENERAL_TIMEZONE", "Mars/Olympus")
+    monkeypatch.delenv("REMINDERS_DELIVERY_DEADLINE")
+    assert "REMINDERS_GENERAL_TIMEZONE" in run("list", code=78).stderr
+    monkeypatch.delenv("REMINDERS_GENERAL_TIMEZONE")
+    (home / "config.toml").write_text('[delivery]\ndeadline = "soon"\n')
+    assert "config.toml" in run("list", code=78).stderr
+
+
+def test_send_test_without_a_token_is_a_config_error(run: Cli) -> None:
+    """No token is configuration (78), with the way to set one."""
+    result = run("send-test", "--to", "42", code=78)
+    assert "REMINDERS_TELEGRAM_BOT_TOKEN" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ from reminders.cli.common import echo_json, json_option, pass_app
 from reminders.config import bot_token, mask
 from reminders.errors import (
     EX_UNAVAILABLE,
+    ConfigError,
     DeliveryError,
     ReminderNotFound,
     TransientError,
@@ -224,6 +225,11 @@ def send_test(ctx: AppContext, to: str, text: str) -> None:
     from reminders.targets import parse_target
 
     target = parse_target(to)
+    if not bot_token(ctx.settings):
+        raise ConfigError(
+            "No bot token configured: set REMINDERS_TELEGRAM_BOT_TOKEN, or "
+            f"telegram.bot_token in {ctx.paths.config}."
+        )
 
     async def go() -> Any:
         sender = _sender(ctx)

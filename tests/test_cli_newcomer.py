@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import tomllib
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from reminders.clock import FakeClock
 from reminders.config import Settings
 from reminders.delivery import make_sender
 from reminders.firing import make_firer
-from tests.conftest import Cli, db_rows
+from tests.conftest import Cli, Setup, db_rows, reminders_cmd
 from tests.fake_bot_api import TOKEN, FakeBotApi
 
 MINUTE = 60_000
@@ -228,3 +229,19 @@ def test_send_test_without_a_token_is_a_config_error(run: Cli) -> None:
     result = run("send-test", "--to", "42", code=78)
     assert "REMINDERS_TELEGRAM_BOT_TOKEN" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_doctor_warns_without_a_service_and_passes(setup: Setup, tmp_path: Path) -> None:
+    """With the daemon run by hand and no service installed, `doctor` WARNs about
+    the service and exits 0."""
+    setup.env["HOME"] = str(tmp_path)
+    setup.start()
+    result = reminders_cmd(setup.home, "doctor", env=setup.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines()}
+    assert lines["service"].startswith("WARN") and "service install" in lines["service"]
+    assert lines["daemon"].startswith("ok") and lines["token"].startswith("ok")
+    checks = json.loads(reminders_cmd(setup.home, "doctor", "--json", env=setup.env).stdout)
+    service = next(c for c in checks if c["check"] == "service")
+    assert service["ok"] is True and service["level"] == "warn"

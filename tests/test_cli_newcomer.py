@@ -245,3 +245,87 @@ def test_doctor_warns_without_a_service_and_passes(setup: Setup, tmp_path: Path)
     checks = json.loads(reminders_cmd(setup.home, "doctor", "--json", env=setup.env).stdout)
     service = next(c for c in checks if c["check"] == "service")
     assert service["ok"] is True and service["level"] == "warn"
+
+
+BARE_JOBS = [
+    {  # no createdAtMs, fields we have no use for
+        "id": "bare-every",
+        "name": "Water",
+        "schedule": {"kind": "every", "everyMs": 3_600_000},
+        "payload": {"kind": "systemEvent", "text": "Drink"},
+        "delivery": {"mode": "announce", "channel": "telegram", "to": "7"},
+        "isolation": {"postToMainPrefix": "Cron"},
+        "notify": True,
+        "scheduledToolPolicy": {"allow": ["read"]},
+    },
+    {  # no id and no createdAtMs: OpenClaw's loader gives it one
+        "name": "Standup",
+        "schedule": {"kind": "cron", "expr": "0 9 * * 1-5", "tz": "Europe/Berlin"},
+        "payload": {"kind": "systemEvent", "text": "Standup"},
+        "delivery": {"mode": "announce", "channel": "telegram", "to": "8"},
+    },
+    {
+        "id": "bare-at",
+        "schedule": {"kind": "at", "at": "2027-01-01T09:00:00.000Z"},
+        "payload": {"kind": "systemEvent", "text": "New year"},
+        "delivery": {"mode": "announce", "channel": "telegram", "to": "9"},
+    },
+]
+
+
+def test_import_without_created_at_is_idempotent(
+    run: Cli, clock: FakeClock, home: Path, tmp_path: Path
+) -> None:
+    """Jobs without createdAtMs (or without an id) import once; importing the same
+    file later, with or without --replace, reports each unchanged and writes nothing."""
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"version": 1, "jobs": BARE_JOBS}))
+    first = run.json("import", str(path), clock=clock)
+    assert [job["action"] for job in first["jobs"]] == ["imported"] * 3
+    before = db_rows(home)
+    for flags in ([], ["--replace"]):
+        clock.advance(3 * MINUTE)
+        again = run.json("import", str(path), *flags, clock=clock)
+        assert [job["action"] for job in again["jobs"]] == ["unchanged"] * 3
+        assert all("reason" not in job for job in again["jobs"])
+        assert db_rows(home) == before
+    text = run("import", str(path), clock=clock).stdout
+    assert "3 unchanged" in text and "exists here" not in text
+
+
+def test_import_report_says_one_thing_per_job(
+    run: Cli, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A job that differs from the stored one is `kept` (not "unchanged ... with
+    changes") until --replace updates it."""
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"version": 1, "jobs": BARE_JOBS}))
+    run("import", str(path), clock=clock)
+    changed = [dict(BARE_JOBS[0], name="Water!"), *BARE_JOBS[1:]]
+    path.write_text(json.dumps({"version": 1, "jobs": changed}))
+    held = run.json("import", str(path), clock=clock)
+    assert [job["action"] for job in held["jobs"]] == ["kept", "unchanged", "unchanged"]
+    assert held["summary"]["kept"] == 1 and "--replace" in held["jobs"][0]["reason"]
+    line = next(
+        line for line in run("import", str(path), clock=clock).stdout.splitlines()
+        if "bare-every" in line
+    )  # fmt: skip
+    assert line.split()[0] == "kept" and "unchanged" not in line
+    updated = run.json("import", str(path), "--replace", clock=clock)
+    assert updated["jobs"][0]["action"] == "updated"
+
+
+def test_import_lists_the_fields_it_drops(
+    run: Cli, clock: FakeClock, tmp_path: Path
+) -> None:
+    """OpenClaw fields with no place here are named in that job's report."""
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"version": 1, "jobs": BARE_JOBS}))
+    report = run.json("import", str(path), "--dry-run", clock=clock)
+    notes = [" ".join(job.get("notes", [])) for job in report["jobs"]]
+    assert "dropped" in notes[0]
+    for key in ("isolation", "notify", "scheduledToolPolicy"):
+        assert key in notes[0]
+    assert "dropped" not in notes[1] and "dropped" not in notes[2]
+    text = run("import", str(path), "--dry-run", clock=clock).stdout
+    assert "isolation, notify, scheduledToolPolicy" in text

@@ -329,3 +329,26 @@ def test_import_lists_the_fields_it_drops(
     assert "dropped" not in notes[1] and "dropped" not in notes[2]
     text = run("import", str(path), "--dry-run", clock=clock).stdout
     assert "isolation, notify, scheduledToolPolicy" in text
+
+
+def test_agenda_says_where_it_cut_and_how_to_see_more(
+    run: Cli, clock: FakeClock
+) -> None:
+    """A reminder firing more than 500 times in the window is cut, and said so."""
+    run("add", "--name", "Tick", "--every", "1m", "--message", "t", "--to", "1",
+        clock=clock)  # fmt: skip
+    run("add", "--name", "Daily", "--cron", "0 8 * * *", "--message", "d", "--to", "1",
+        clock=clock)  # fmt: skip
+    out = run("agenda", "--days", "1", clock=clock).stdout.splitlines()
+    assert sum(line.endswith("  Tick") for line in out) == 500
+    assert out[-1] == (
+        "Cut: 'Tick' fires more than 500 times in 1 day(s); shown up to "
+        "2026-11-24 18:20:00 UTC (+00:00). See more with --limit 5000 or fewer --days."
+    )
+    full = run("agenda", "--days", "1", "--limit", "5000", clock=clock).stdout
+    assert sum(line.endswith("  Tick") for line in full.splitlines()) == 1440
+    assert "Cut:" not in full
+    result = run("agenda", "--days", "1", "--json", clock=clock)
+    assert len(json.loads(result.stdout)) == 501 and "Cut: 'Tick'" in result.stderr
+    assert "Cut:" not in run("agenda", "--days", "1", "--limit", "1440",
+                             clock=clock).stdout  # fmt: skip

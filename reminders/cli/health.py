@@ -147,25 +147,45 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
 
 @click.command()
 @click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    help="At most this many fires per reminder.",
+)
 @json_option
 @pass_app
-def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
-    """Upcoming fires over the next N days, grouped by day in your zone."""
+def agenda(ctx: app.AppContext, days: int, limit: int, as_json: bool) -> None:
+    """Upcoming fires over the next N days, grouped by day in your zone.
+
+    A reminder that fires more than --limit times in the window is cut, and the
+    agenda says so.
+    """
     now = ctx.now_ms()
     until = now + days * 86_400_000
     fires: list[tuple[int, str, str]] = []
+    cut: list[tuple[str, int]] = []  # name, last fire shown
     for reminder in app.list_reminders(ctx, include_disabled=False):
         if reminder.state.nextRunAtMs is None:
             continue
         if isinstance(reminder.schedule, AtSchedule):
             times = [reminder.state.nextRunAtMs]
         else:
-            times = [reminder.state.nextRunAtMs] + app.upcoming(ctx, reminder, 500)
-        for ms in sorted(set(times)):
-            if ms <= until:
-                fires.append((ms, reminder.id, reminder.name))
+            times = [reminder.state.nextRunAtMs] + app.upcoming(ctx, reminder, limit)
+        shown = [ms for ms in sorted(set(times)) if ms <= until][:limit]
+        after = app.next_run(reminder, ctx.default_tz, shown[-1]) if shown else None
+        if len(shown) == limit and after is not None and after <= until:
+            cut.append((reminder.name, shown[-1]))
+        fires += [(ms, reminder.id, reminder.name) for ms in shown]
     fires.sort()
     zone = ctx.default_tz
+    notes = [
+        f"Cut: {name!r} fires more than {limit} times in {days} day(s); shown up to "
+        f"{render.instant(last, zone)}. See more with --limit {limit * 10} or fewer "
+        "--days."
+        for name, last in cut
+    ]
     if as_json:
         echo_json(
             [
@@ -173,6 +193,8 @@ def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
                 for ms, i, n in fires
             ]
         )
+        for note in notes:
+            click.echo(note, err=True)
         return
     if not fires:
         click.echo(f"Nothing in the next {days} day(s).")
@@ -184,6 +206,8 @@ def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
             day = local.date()
             click.echo(f"{local:%A %Y-%m-%d} ({zone})")
         click.echo(f"  {local:%H:%M:%S}  {name}")
+    for note in notes:
+        click.echo(note)
 
 
 COMMANDS = [doctor, agenda]

@@ -16,7 +16,7 @@ from reminders.config import Settings
 from reminders.delivery import make_sender
 from reminders.firing import make_firer
 from tests.conftest import Cli, Setup, db_rows, reminders_cmd
-from tests.fake_bot_api import TOKEN, FakeBotApi
+from tests.fake_bot_api import TOKEN, FakeBotApi, slow
 
 MINUTE = 60_000
 
@@ -352,3 +352,23 @@ def test_agenda_says_where_it_cut_and_how_to_see_more(
     assert len(json.loads(result.stdout)) == 501 and "Cut: 'Tick'" in result.stderr
     assert "Cut:" not in run("agenda", "--days", "1", "--limit", "1440",
                              clock=clock).stdout  # fmt: skip
+
+
+@pytest.mark.slow
+def test_runs_shows_lateness_at_delivery(
+    run: Cli, telegram: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send that takes 1.5 s shows LATE as measured when Telegram accepted it;
+    `--json` keeps both the start and the delivery instants."""
+    monkeypatch.setenv("REMINDERS_TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("REMINDERS_TELEGRAM_API_BASE_URL", telegram.base_url)
+    added = run.json("add", "--every", "1h", "--message", "Tea", "--to", "31")
+    telegram.fail_next(slow(1.5))
+    run("run", added["id"])
+    [sent] = run.json("runs")
+    assert sent["status"] == "sent"
+    assert sent["startedAtMs"] - sent["scheduledForMs"] < 1000
+    assert sent["deliveredAtMs"] - sent["startedAtMs"] >= 1500
+    row = run("runs").stdout.splitlines()[1]
+    late = next(cell for cell in row.split() if cell.endswith("s") and "." in cell)
+    assert float(late[:-1]) >= 1.5

@@ -129,7 +129,11 @@ def status(ctx: AppContext, as_json: bool) -> None:
 def runs(
     ctx: AppContext, ref: str | None, id_flag: str | None, limit: int, as_json: bool
 ) -> None:
-    """Run history: scheduled-for, lateness, status, message ids, error."""
+    """Run history: scheduled-for, lateness, status, message ids, error.
+
+    LATE is measured at delivery (when Telegram accepted the first message), or at
+    the start of the send for runs that delivered nothing.
+    """
     if id_flag is not None and ref is not None and id_flag != ref:
         raise UsageError("Name the reminder once: either ID or --id ID.")
     ref = ref if ref is not None else id_flag
@@ -152,7 +156,12 @@ def runs(
     zone = ctx.default_tz
     rows = []
     for run in history:
-        late = "" if run.lateness_ms is None else f"{run.lateness_ms / 1000:.3f}s"
+        # Lateness at delivery (Telegram accepted the message) when something went
+        # out, else when the send started; `--json` has both instants.
+        lateness = run.delivery_lateness_ms
+        if lateness is None:
+            lateness = run.lateness_ms
+        late = "" if lateness is None else f"{lateness / 1000:.3f}s"
         detail = (
             f"{run.errorClass}: {run.errorText}" if run.errorClass else (run.note or "")
         )

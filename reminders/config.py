@@ -154,6 +154,15 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Cannot read {path} ({exc.strerror}).") from None
 
 
+def setting_variables() -> list[str]:
+    """Every REMINDERS_<SECTION>_<KEY> environment variable a setting reads."""
+    return [
+        f"REMINDERS_{section}_{key}".upper()
+        for section, model in Settings.model_fields.items()
+        for key in model.annotation.model_fields  # type: ignore[union-attr]
+    ]
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
     overrides: dict[str, dict[str, str]] = {}
     for section, model in Settings.model_fields.items():

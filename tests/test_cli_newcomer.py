@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -372,3 +373,52 @@ def test_runs_shows_lateness_at_delivery(
     row = run("runs").stdout.splitlines()[1]
     late = next(cell for cell in row.split() if cell.endswith("s") and "." in cell)
     assert float(late[:-1]) >= 1.5
+
+
+def fake_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr("reminders.service.is_macos", lambda: False)
+
+
+def test_service_install_carries_the_token_in_a_private_file(
+    run: Cli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token set in the shell reaches the unit through a 0600 EnvironmentFile,
+    never through the unit text; a home under /tmp is warned about and the unit
+    drops PrivateTmp so it can still see it."""
+    fake_systemctl(tmp_path, monkeypatch)
+    token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    monkeypatch.setenv("REMINDERS_TELEGRAM_BOT_TOKEN", token)
+    monkeypatch.setenv("REMINDERS_DELIVERY_DEADLINE", "5m")
+    result = run("service", "install")
+    unit = (tmp_path / ".config/systemd/user/reminders.service").read_text()
+    env_file = home.resolve() / "service.env"
+    assert f"EnvironmentFile={env_file}" in unit.splitlines()
+    assert "Environment=REMINDERS_DELIVERY_DEADLINE=5m" in unit.splitlines()
+    assert token not in unit and token not in result.stdout + result.stderr
+    assert env_file.read_text() == f"REMINDERS_TELEGRAM_BOT_TOKEN={token}\n"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert "PrivateTmp=no" in unit.splitlines()
+    assert "temporary folder" in result.stderr and str(home) in result.stderr
+    run("service", "uninstall")
+    assert not env_file.exists()
+
+
+def test_service_unit_keeps_private_tmp_for_a_lasting_home(
+    run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a home outside /tmp the unit stays sandboxed and nothing is warned."""
+    fake_systemctl(tmp_path, monkeypatch)
+    monkeypatch.setenv("REMINDERS_HOME", "/srv/reminders-home")
+    monkeypatch.setenv("REMINDERS_TELEGRAM_BOT_TOKEN", "123456:ABCDEFGHIJKLMNOP")
+    result = run("service", "install", "--print")
+    lines = result.stdout.splitlines()
+    assert "PrivateTmp=yes" in lines
+    assert "EnvironmentFile=/srv/reminders-home/service.env" in lines
+    assert result.stderr == ""
+    assert not Path("/srv/reminders-home").exists()

@@ -86,10 +86,14 @@ class ReminderSpec:
     @property
     def is_empty(self) -> bool:
         """No flag given at all: nothing to change."""
-        return not self.exact and not self.extra and all(
-            getattr(self, name) is None
-            for name in self.__dataclass_fields__
-            if name not in ("exact", "extra")
+        return (
+            not self.exact
+            and not self.extra
+            and all(
+                getattr(self, name) is None
+                for name in self.__dataclass_fields__
+                if name not in ("exact", "extra")
+            )
         )
 
     @property

@@ -206,7 +206,7 @@ def load_settings(
                 "`reminders config init --print` lists every key."
             ) from None
         message = str(first["msg"]).removeprefix("Value error, ")
-        section, key = (list(map(str, first["loc"])) + ["", ""])[:2]
+        section, key = [*map(str, first["loc"]), "", ""][:2]
         if key in (flags or {}).get(section, {}):
             raise ConfigError(f"{where}: {message.rstrip('.')}.") from None
         if key in env.get(section, {}):

@@ -226,14 +226,19 @@ def test_a_bad_environment_variable_is_named(
 
 
 def test_send_test_without_a_token_is_a_config_error(run: Cli) -> None:
-    """No token is configuration (78), with the way to set one."""
+    """No token is configuration (78), with the way to set one; `run` agrees."""
     result = run("send-test", "--to", "42", code=78)
     assert "REMINDERS_TELEGRAM_BOT_TOKEN" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    added = run.json("add", "--every", "1h", "--message", "m", "--to", "42")
+    result = run("run", added["id"], code=78)
+    assert "REMINDERS_TELEGRAM_BOT_TOKEN" in result.stderr
 
 
 @pytest.mark.slow
-def test_doctor_warns_without_a_service_and_passes(setup: Setup, tmp_path: Path) -> None:
+def test_doctor_warns_without_a_service_and_passes(
+    setup: Setup, tmp_path: Path
+) -> None:
     """With the daemon run by hand and no service installed, `doctor` WARNs about
     the service and exits 0."""
     setup.env["HOME"] = str(tmp_path)
@@ -243,7 +248,9 @@ def test_doctor_warns_without_a_service_and_passes(setup: Setup, tmp_path: Path)
     lines = {line.split()[1]: line for line in result.stdout.splitlines()}
     assert lines["service"].startswith("WARN") and "service install" in lines["service"]
     assert lines["daemon"].startswith("ok") and lines["token"].startswith("ok")
-    checks = json.loads(reminders_cmd(setup.home, "doctor", "--json", env=setup.env).stdout)
+    checks = json.loads(
+        reminders_cmd(setup.home, "doctor", "--json", env=setup.env).stdout
+    )
     service = next(c for c in checks if c["check"] == "service")
     assert service["ok"] is True and service["level"] == "warn"
 

@@ -18,7 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("delivered_at_ms", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column("delivered_at_ms", sa.BigInteger(), nullable=True)
+        )
 
 
 def downgrade() -> None:

@@ -218,6 +218,8 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
         )
     elif run.status == "skipped":
         click.echo(f"Recorded {reminder.name!r}: {run.note}.")
+    if run.status == "failed" and run.errorClass == "ConfigError":
+        raise ConfigError(f"Could not deliver {reminder.name!r}: {run.errorText}.")
     if run.status == "failed":
         raise DeliveryError(
             f"Could not deliver {reminder.name!r}: {run.errorClass}: {run.errorText}"

@@ -15,8 +15,7 @@ from reminders.config import setting_variables
 from reminders.errors import NotFound
 from reminders.files import write_private
 
-
-TOKEN_VAR = "REMINDERS_TELEGRAM_BOT_TOKEN"
+TOKEN_VAR = "REMINDERS_TELEGRAM_BOT_TOKEN"  # noqa: S105 - a variable name
 
 
 def _spec(
@@ -45,7 +44,9 @@ def _spec(
         secrets[data_dir / "service.env"] = f"{TOKEN_VAR}={token}\n"
         environment_file = str(data_dir / "service.env")
     token_file = runtime.settings.telegram.token_file
-    needed = [data_dir, runtime.paths.config, *([token_file] if token_file else [])]
+    needed: list[str | Path] = [data_dir, runtime.paths.config]
+    if token_file:
+        needed.append(token_file)
     hidden = [str(path) for path in needed if service.in_temp_dir(path)]
     for path in hidden:
         warn(

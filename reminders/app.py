@@ -303,25 +303,9 @@ def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
     return found[0]
 
 
-def shortest_prefixes(ids: list[str], minimum: int) -> dict[str, str]:
-    """Each id's shortest prefix (at least `minimum` characters) no other id shares."""
-    ordered = sorted(ids)
-    prefixes = {}
-    for n, rid in enumerate(ordered):
-        shared = 0
-        for other in ordered[max(n - 1, 0) : n] + ordered[n + 1 : n + 2]:
-            common = 0
-            for a, b in zip(rid, other, strict=False):
-                if a != b:
-                    break
-                common += 1
-            shared = max(shared, common)
-        prefixes[rid] = rid[: max(minimum, shared + 1)]
-    return prefixes
-
-
 def short_ids(ctx: AppContext) -> dict[str, str]:
     """The shortest prefix by which each stored reminder can be named."""
+    from reminders.render import shortest_prefixes
     from reminders.store import MIN_ID_PREFIX
 
     with ctx.store.read() as conn:
@@ -411,18 +395,6 @@ def _rearm(current: Reminder, updated: Reminder, schedule_changed: bool) -> bool
         and updated.state.nextRunAtMs is None
         and current.state.lastRunStatus == "error"
     )
-
-
-def why_no_next(reminder: Reminder) -> str:
-    """Why a reminder has no next fire, as a sentence naming the fix."""
-    if not reminder.enabled:
-        return f"never (disabled; `reminders enable {reminder.id[:8]}` resumes it)"
-    if isinstance(reminder.schedule, AtSchedule):
-        return (
-            "none: this one-shot has already run. Give it a new time with "
-            f"`reminders edit {reminder.id[:8]} --at TIME`"
-        )
-    return "none: the schedule has no further fire time"
 
 
 def _patch_cron(

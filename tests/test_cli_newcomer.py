@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from reminders.app import shortest_prefixes
 from reminders.cli.common import Runtime
 from reminders.clock import FakeClock
 from reminders.config import Settings
 from reminders.delivery import make_sender
 from reminders.firing import make_firer
+from reminders.render import shortest_prefixes
 from tests.conftest import Cli, Setup, db_rows, reminders_cmd
 from tests.fake_bot_api import TOKEN, FakeBotApi, slow
 

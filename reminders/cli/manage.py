@@ -132,7 +132,7 @@ def describe_added(ctx: AppContext, reminder: Reminder) -> str:
     next_ms = reminder.state.nextRunAtMs
     now_ms = ctx.now_ms()
     if next_ms is None:
-        when = app.why_no_next(reminder)
+        when = render.why_no_next(reminder)
     elif next_ms <= now_ms:
         when = (
             f"{render.instant(next_ms, zone)}, due now: delivered as soon as the "

@@ -10,7 +10,12 @@ from typing import Any
 from reminders import triggers
 from reminders.clock import Clock, SystemClock
 from reminders.config import Paths, Settings, database_url, default_timezone
-from reminders.errors import ReminderNotFound, ScheduleError, ValidationError
+from reminders.errors import (
+    ReminderNotFound,
+    ScheduleError,
+    UsageError,
+    ValidationError,
+)
 from reminders.schema import (
     AgentTurnPayload,
     AtSchedule,
@@ -79,6 +84,19 @@ class ReminderSpec:
     catch_up: str | None = None
     anchor_ms: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        """No flag given at all: nothing to change."""
+        return (
+            not self.exact
+            and not self.extra
+            and all(
+                getattr(self, name) is None
+                for name in self.__dataclass_fields__
+                if name not in ("exact", "extra")
+            )
+        )
 
     @property
     def schedule_flags(self) -> list[str]:
@@ -294,6 +312,15 @@ def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
     return found[0]
 
 
+def short_ids(ctx: AppContext) -> dict[str, str]:
+    """The shortest prefix by which each stored reminder can be named."""
+    from reminders.render import shortest_prefixes
+    from reminders.store import MIN_ID_PREFIX
+
+    with ctx.store.read() as conn:
+        return shortest_prefixes(ctx.store.ids(conn), MIN_ID_PREFIX)
+
+
 def show(ctx: AppContext, ref: str) -> Reminder:
     return resolve(ctx, ref)
 
@@ -304,15 +331,20 @@ def list_reminders(ctx: AppContext, *, include_disabled: bool) -> list[Reminder]
 
 
 def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
+    if spec.is_empty:
+        raise UsageError(
+            "Nothing to change: give at least one flag, such as --name, --cron or "
+            "--to (`reminders edit --help` lists them)."
+        )
     now_ms = ctx.now_ms()
     with ctx.store.write() as conn:
         current = resolve(ctx, ref, conn)
         data = current.model_dump(exclude_none=True)
         schedule_changed = False
         if spec.schedule_flags:
-            data["schedule"] = _schedule(ctx, spec, now_ms).model_dump(
-                exclude_none=True
-            )
+            data["schedule"] = _keep_unnamed(
+                current, spec, _schedule(ctx, spec, now_ms)
+            ).model_dump(exclude_none=True)
             schedule_changed = True
         elif spec.tz is not None or spec.stagger is not None or spec.exact:
             data["schedule"] = _patch_cron(ctx, current, spec)
@@ -341,10 +373,37 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             if schedule_changed and isinstance(updated.schedule, AtSchedule):
                 updated.state.lastRunAtMs = current.state.lastRunAtMs
             updated.state.nextRunAtMs = next_run(updated, ctx.default_tz, now_ms)
+            if _rearm(current, updated, schedule_changed):
+                updated.state.nextRunAtMs = now_ms
         elif not updated.enabled:
             updated.state.nextRunAtMs = None
         ctx.store.save(conn, updated, now_ms)
     return updated
+
+
+def _keep_unnamed(current: Reminder, spec: ReminderSpec, new: Any) -> Any:
+    """A new --cron keeps the zone and stagger it had unless --tz/--stagger/--exact say
+    otherwise: `edit` changes only what is named."""
+    old = current.schedule
+    if isinstance(new, CronSchedule) and isinstance(old, CronSchedule):
+        if spec.tz is None:
+            new.tz = old.tz
+        if spec.stagger is None and not spec.exact:
+            new.staggerMs = old.staggerMs
+    return new
+
+
+def _rearm(current: Reminder, updated: Reminder, schedule_changed: bool) -> bool:
+    """Enabling a one-shot whose delivery failed (no token yet, a bad chat) delivers
+    it again at once, late, instead of leaving it enabled with nothing to fire."""
+    return (
+        not schedule_changed
+        and not current.enabled
+        and updated.enabled
+        and isinstance(updated.schedule, AtSchedule)
+        and updated.state.nextRunAtMs is None
+        and current.state.lastRunStatus == "error"
+    )
 
 
 def _patch_cron(

@@ -43,6 +43,19 @@ class GeneralSettings(BaseModel):
         "1h", description="how late a missed recurring slot still fires"
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value:
+            from reminders.errors import ScheduleError
+            from reminders.triggers import validate_tz
+
+            try:
+                validate_tz(value)
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
 
 class TelegramSettings(BaseModel):
     model_config = FORBID
@@ -116,19 +129,6 @@ class Settings(BaseModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
 
-    @field_validator("general")
-    @classmethod
-    def _zone(cls, value: GeneralSettings) -> GeneralSettings:
-        if value.timezone:
-            from reminders.errors import ScheduleError
-            from reminders.triggers import validate_tz
-
-            try:
-                validate_tz(value.timezone)
-            except ScheduleError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
 
 class Paths(BaseModel):
     config: Path
@@ -170,6 +170,15 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Cannot read {path} ({exc.strerror}).") from None
 
 
+def setting_variables() -> list[str]:
+    """Every REMINDERS_<SECTION>_<KEY> environment variable a setting reads."""
+    return [
+        f"REMINDERS_{section}_{key}".upper()
+        for section, model in Settings.model_fields.items()
+        for key in model.annotation.model_fields  # type: ignore[union-attr]
+    ]
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
     overrides: dict[str, dict[str, str]] = {}
     for section, model in Settings.model_fields.items():
@@ -200,10 +209,8 @@ def load_settings(
     import pydantic
 
     data = _read_file(paths.config)
-    data = _merge(
-        data, _env_overrides(dict(os.environ if environ is None else environ))
-    )
-    data = _merge(data, flags or {})
+    env = _env_overrides(dict(os.environ if environ is None else environ))
+    data = _merge(_merge(data, env), flags or {})
     try:
         return Settings.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -215,6 +222,15 @@ def load_settings(
                 "`reminders config init --print` lists every key."
             ) from None
         message = str(first["msg"]).removeprefix("Value error, ")
+        section, key = [*map(str, first["loc"]), "", ""][:2]
+        if key in (flags or {}).get(section, {}):
+            raise ConfigError(f"{where}: {message.rstrip('.')}.") from None
+        if key in env.get(section, {}):
+            variable = f"REMINDERS_{section}_{key}".upper()
+            raise ConfigError(
+                f"Environment variable {variable}: {message.rstrip('.')}. "
+                "Fix or unset it."
+            ) from None
         raise ConfigError(f"Config {where}: {message} (in {paths.config}).") from None
 
 
@@ -278,5 +294,24 @@ def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        import json
+
+        # A JSON string is a valid TOML basic string, but for DEL.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     return str(value)
+
+
+def render_settings(settings: Settings, comments: dict[str, str]) -> str:
+    """Effective settings as a TOML document, each `comments` entry a leading
+    comment line; the bot token is masked."""
+    lines = [f"# {key}: {value}" for key, value in comments.items()]
+    data = settings.model_dump()
+    token = bot_token(settings)
+    data["telegram"]["bot_token"] = mask(token) if token else ""
+    for section, values in data.items():
+        lines += ["", f"[{section}]"]
+        for key, value in values.items():
+            if key == "bot_token" and token:
+                lines.append("# masked: the real token is never printed")
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

@@ -409,8 +409,11 @@ class Firer:
         )
 
     def _record_part(self, run_id: int, ids: list[int]) -> None:
+        values: dict[str, Any] = {"message_ids": ids}
+        if len(ids) == 1:  # the first message reached Telegram: delivered
+            values["delivered_at_ms"] = self.clock.now_ms()
         with self.store.write() as conn:
-            self.store.update_run(conn, run_id, message_ids=ids)
+            self.store.update_run(conn, run_id, **values)
 
     def _finish(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
@@ -418,9 +421,15 @@ class Firer:
         """Record the outcome; returns the run and an alert (chat, text) to send."""
         now = self.clock.now_ms()
         with self.store.write() as conn:
+            delivered = {}
+            if outcome.status == "sent" and run.deliveredAtMs is None:
+                recorded = self.store.get_run(conn, run.id)
+                if recorded is None or recorded.deliveredAtMs is None:
+                    delivered = {"delivered_at_ms": now}
             self.store.update_run(
                 conn,
                 run.id,
+                **delivered,
                 status=outcome.status,
                 finished_at_ms=now,
                 message_ids=outcome.message_ids,

@@ -62,7 +62,7 @@ class JobReport:
     index: int
     id: str | None
     name: str | None
-    action: str  # imported | updated | unchanged | refused | skipped
+    action: str  # imported | updated | unchanged | kept | refused | skipped
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
 

@@ -29,6 +29,12 @@ _DELIVERY_KEYS = (
     "threadId",
     "bestEffortDeliver",
 )
+# Job fields a reminder keeps; any other top-level field is dropped, and said so.
+_KEPT = {
+    "id", "agentId", "sessionKey", "name", "description", "enabled", "deleteAfterRun",
+    "createdAtMs", "updatedAtMs", "schedule", "sessionTarget", "wakeMode", "payload",
+    "delivery", "failureAlert", "state",
+}  # fmt: skip
 _BOOLEANS = {
     "true": True,
     "false": False,
@@ -97,7 +103,6 @@ def normalise(row: Any, index: int) -> dict[str, Any]:
         digest = json.dumps(row, sort_keys=True, default=str)
         job["id"] = f"cron-{uuid.uuid5(_NAMESPACE, digest)}"
     job["id"] = str(job["id"])
-    job.pop("isolation", None)
     if "session" in job and "sessionTarget" not in job:
         job["sessionTarget"] = job.pop("session")
     job["schedule"] = _schedule(job, where)
@@ -276,6 +281,11 @@ def convert(
     inert += [key for key in AGENT_FIELDS if key in payload]
     if inert:
         notes.append(f"kept but inert here: {', '.join(inert)}")
+    dropped = [key for key in job if key not in _KEPT]
+    if dropped:
+        notes.append(
+            f"dropped, with no meaning here (not exported back): {', '.join(dropped)}"
+        )
     created = job.get("createdAtMs") or now_ms
     data = {
         key: job.get(key)

@@ -200,6 +200,7 @@ class Run(BaseModel):
     scheduledForMs: int
     startedAtMs: int | None = None
     finishedAtMs: int | None = None
+    deliveredAtMs: int | None = None
     status: Literal["sending", "sent", "failed", "missed", "skipped"]
     trigger: Literal["schedule", "catch-up", "manual", "late"] = "schedule"
     messageIds: list[int] = Field(default_factory=list)
@@ -210,6 +211,14 @@ class Run(BaseModel):
 
     @property
     def lateness_ms(self) -> int | None:
+        """How late the send started."""
         if self.startedAtMs is None:
             return None
         return self.startedAtMs - self.scheduledForMs
+
+    @property
+    def delivery_lateness_ms(self) -> int | None:
+        """How late Telegram accepted the first message; None when nothing went out."""
+        if self.deliveredAtMs is None:
+            return None
+        return self.deliveredAtMs - self.scheduledForMs

@@ -28,6 +28,10 @@ class ServiceSpec:
     system: bool = False
     user: str | None = None
     log_dir: str | None = None
+    # A 0600 file of KEY=value lines (the bot token), read by systemd for the unit.
+    environment_file: str | None = None
+    # False when a path the daemon needs lies in /tmp, which PrivateTmp would hide.
+    private_tmp: bool = True
 
 
 def _quote(value: str) -> str:
@@ -61,13 +65,15 @@ def render_systemd(spec: ServiceSpec) -> str:
     ]
     for key, value in sorted(spec.environment.items()):
         lines.append(f"Environment={_quote(f'{key}={value}')}")
+    if spec.environment_file:
+        lines.append(f"EnvironmentFile={_quote(spec.environment_file)}")
     if spec.system and spec.user:
         lines.append(f"User={spec.user}")
     lines += [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         f"ReadWritePaths={_quote(spec.data_dir)}",
-        "PrivateTmp=yes",
+        f"PrivateTmp={'yes' if spec.private_tmp else 'no'}",
         "",
         "[Install]",
         f"WantedBy={'multi-user.target' if spec.system else 'default.target'}",
@@ -90,6 +96,18 @@ def render_launchd(spec: ServiceSpec) -> bytes:
         "StandardErrorPath": f"{log_dir}/daemon.err.log",
     }
     return plistlib.dumps(plist)
+
+
+TEMP_DIRS = (Path("/tmp"), Path("/var/tmp"))  # noqa: S108 - named, not written
+
+
+def in_temp_dir(path: str | Path) -> bool:
+    """Whether `path` lies in /tmp or /var/tmp, which a PrivateTmp unit sees empty."""
+    resolved = Path(path).expanduser().resolve()
+    return any(
+        resolved == temp.resolve() or temp.resolve() in resolved.parents
+        for temp in TEMP_DIRS
+    )
 
 
 def unit_path(system: bool) -> Path:

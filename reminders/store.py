@@ -29,8 +29,9 @@ from reminders.schema import Reminder, Run
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 BUSY_TIMEOUT_MS = 10_000
+MIN_ID_PREFIX = 4  # shortest id prefix a command accepts in place of the full id
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
 _OPTION_KEYS = (
     "agentId",
@@ -49,7 +50,7 @@ _REMINDER_COLUMNS = (
 _RUN_COLUMNS = (
     "reminder_id", "reminder_name", "scheduled_for_ms", "started_at_ms",
     "finished_at_ms", "status", "trigger", "message_ids", "error_class", "error_text",
-    "attempts", "note",
+    "attempts", "note", "delivered_at_ms",
 )  # fmt: skip
 
 
@@ -298,6 +299,7 @@ def row_to_run(row: dict[str, Any]) -> Run:
         scheduledForMs=row["scheduled_for_ms"],
         startedAtMs=row["started_at_ms"],
         finishedAtMs=row["finished_at_ms"],
+        deliveredAtMs=row["delivered_at_ms"],
         status=row["status"],
         trigger=row["trigger"],
         messageIds=list(_load(row["message_ids"]) or []),
@@ -398,17 +400,21 @@ class Store:
         return row_to_reminder(row) if row else None
 
     def find(self, db: Db, ref: str) -> list[Reminder]:
-        """Reminders matching an id, a unique id prefix (8+ chars) or an exact name."""
+        """Reminders matching an id, a unique id prefix (4+ chars) or an exact name."""
         by_id = self.get(db, ref)
         if by_id:
             return [by_id]
         rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
-        if not rows and len(ref) >= 8:
+        if not rows and len(ref) >= MIN_ID_PREFIX:
             rows = db.rows(
                 "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
                 {"n": len(ref), "ref": ref},
             )
         return [row_to_reminder(row) for row in rows]
+
+    def ids(self, db: Db) -> list[str]:
+        """Every reminder id, sorted."""
+        return [row["id"] for row in db.rows("SELECT id FROM reminders ORDER BY id")]
 
     def all(self, db: Db, *, include_disabled: bool = True) -> list[Reminder]:
         where = "" if include_disabled else "WHERE enabled = :yes"
@@ -484,6 +490,7 @@ class Store:
         error_text: str | None = None,
         attempts: int = 0,
         note: str | None = None,
+        delivered_at_ms: int | None = None,
     ) -> int | None:
         """Record a run; None when this reminder already has a run for that slot."""
         taken = db.value(
@@ -505,6 +512,7 @@ class Store:
             "error_text": error_text,
             "attempts": attempts,
             "note": note,
+            "delivered_at_ms": delivered_at_ms,
         }
         names = ", ".join(_RUN_COLUMNS)
         marks = ", ".join(f":{c}" for c in _RUN_COLUMNS)

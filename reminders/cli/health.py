@@ -14,16 +14,22 @@ from reminders.config import bot_token, default_timezone
 from reminders.errors import EX_UNAVAILABLE, ReminderError
 from reminders.schema import AtSchedule
 
-Check = tuple[str, bool, str]  # name, passed, detail (with the fix when it failed)
+Check = tuple[str, str, str]  # name, "ok" | "warn" | "fail", detail (with the fix)
+
+
+class Advice(ReminderError):
+    """Worth knowing, but nothing is broken: a WARN line, not a FAIL."""
 
 
 def _check(name: str, probe: Callable[[], str]) -> Check:
     try:
-        return name, True, probe()
+        return name, "ok", probe()
+    except Advice as exc:
+        return name, "warn", str(exc)
     except ReminderError as exc:
-        return name, False, str(exc)
+        return name, "fail", str(exc)
     except Exception as exc:
-        return name, False, f"{type(exc).__name__}: {exc}"
+        return name, "fail", f"{type(exc).__name__}: {exc}"
 
 
 def _checks(runtime: Runtime) -> list[Check]:
@@ -33,7 +39,7 @@ def _checks(runtime: Runtime) -> list[Check]:
             lambda: f"valid ({runtime.paths.config})" if runtime.settings else "",
         )
     ]
-    if not checks[0][1]:
+    if checks[0][1] == "fail":
         return checks
     ctx = runtime.app
     checks.append(_check("token", lambda: _token(runtime)))
@@ -90,7 +96,10 @@ def _service() -> str:
         return f"installed ({path})"
     if not service.is_macos() and system.exists():
         return f"installed ({system})"
-    raise ReminderError("no service installed. Run `reminders service install`.")
+    raise Advice(
+        "no service installed: fine while you run `reminders daemon` yourself; "
+        "`reminders service install` keeps it running."
+    )
 
 
 def _zone(runtime: Runtime) -> str:
@@ -116,38 +125,67 @@ def _clock(ctx: app.AppContext) -> str:
 @json_option
 @pass_runtime
 def doctor(runtime: Runtime, as_json: bool) -> None:
-    """Check config, token, database, daemon, service, zone and clock, one line each."""
+    """Check config, token, database, daemon, service, zone and clock, one line each.
+
+    Exits 69 when a check FAILs; a WARN (no service installed) does not.
+    """
     checks = _checks(runtime)
     if as_json:
-        echo_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])
+        echo_json(
+            [
+                {"check": n, "ok": level != "fail", "level": level, "detail": d}
+                for n, level, d in checks
+            ]
+        )
     else:
-        for name, ok, detail in checks:
-            click.echo(f"{'ok  ' if ok else 'FAIL'}  {name:<9}  {detail}")
-    if not all(ok for _, ok, _ in checks):
+        for name, level, detail in checks:
+            label = "ok" if level == "ok" else level.upper()
+            click.echo(f"{label:<4}  {name:<9}  {detail}")
+    if any(level == "fail" for _, level, _ in checks):
         raise SystemExit(EX_UNAVAILABLE)
 
 
 @click.command()
 @click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    help="At most this many fires per reminder.",
+)
 @json_option
 @pass_app
-def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
-    """Upcoming fires over the next N days, grouped by day in your zone."""
+def agenda(ctx: app.AppContext, days: int, limit: int, as_json: bool) -> None:
+    """Upcoming fires over the next N days, grouped by day in your zone.
+
+    A reminder that fires more than --limit times in the window is cut, and the
+    agenda says so.
+    """
     now = ctx.now_ms()
     until = now + days * 86_400_000
     fires: list[tuple[int, str, str]] = []
+    cut: list[tuple[str, int]] = []  # name, last fire shown
     for reminder in app.list_reminders(ctx, include_disabled=False):
         if reminder.state.nextRunAtMs is None:
             continue
         if isinstance(reminder.schedule, AtSchedule):
             times = [reminder.state.nextRunAtMs]
         else:
-            times = [reminder.state.nextRunAtMs] + app.upcoming(ctx, reminder, 500)
-        for ms in sorted(set(times)):
-            if ms <= until:
-                fires.append((ms, reminder.id, reminder.name))
+            times = [reminder.state.nextRunAtMs] + app.upcoming(ctx, reminder, limit)
+        shown = [ms for ms in sorted(set(times)) if ms <= until][:limit]
+        after = app.next_run(reminder, ctx.default_tz, shown[-1]) if shown else None
+        if len(shown) == limit and after is not None and after <= until:
+            cut.append((reminder.name, shown[-1]))
+        fires += [(ms, reminder.id, reminder.name) for ms in shown]
     fires.sort()
     zone = ctx.default_tz
+    notes = [
+        f"Cut: {name!r} fires more than {limit} times in {days} day(s); shown up to "
+        f"{render.instant(last, zone)}. See more with --limit {limit * 10} or fewer "
+        "--days."
+        for name, last in cut
+    ]
     if as_json:
         echo_json(
             [
@@ -155,6 +193,8 @@ def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
                 for ms, i, n in fires
             ]
         )
+        for note in notes:
+            click.echo(note, err=True)
         return
     if not fires:
         click.echo(f"Nothing in the next {days} day(s).")
@@ -166,6 +206,8 @@ def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
             day = local.date()
             click.echo(f"{local:%A %Y-%m-%d} ({zone})")
         click.echo(f"  {local:%H:%M:%S}  {name}")
+    for note in notes:
+        click.echo(note)
 
 
 COMMANDS = [doctor, agenda]

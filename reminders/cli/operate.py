@@ -10,7 +10,13 @@ from reminders import app, render
 from reminders.app import AppContext
 from reminders.cli.common import echo_json, json_option, pass_app
 from reminders.config import bot_token
-from reminders.errors import EX_UNAVAILABLE, DeliveryError, TransientError
+from reminders.errors import (
+    EX_UNAVAILABLE,
+    ConfigError,
+    DeliveryError,
+    TransientError,
+    UsageError,
+)
 
 
 @click.command()
@@ -83,12 +89,21 @@ def status(ctx: AppContext, as_json: bool) -> None:
 
 @click.command()
 @click.argument("ref", required=False)
+@click.option("--id", "id_flag", help="The reminder (OpenClaw's `cron runs --id`).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @json_option
 @pass_app
-def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
-    """Run history: scheduled-for, lateness, status, message ids, error."""
-    history = app.run_history(ctx, ref, limit)
+def runs(
+    ctx: AppContext, ref: str | None, id_flag: str | None, limit: int, as_json: bool
+) -> None:
+    """Run history: scheduled-for, lateness, status, message ids, error.
+
+    LATE is measured at delivery (when Telegram accepted the first message), or at
+    the start of the send for runs that delivered nothing.
+    """
+    if id_flag is not None and ref is not None and id_flag != ref:
+        raise UsageError("Name the reminder once: either ID or --id ID.")
+    history = app.run_history(ctx, ref if ref is not None else id_flag, limit)
     if as_json:
         echo_json([run.model_dump(exclude_none=True) for run in history])
         return
@@ -98,7 +113,12 @@ def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
     zone = ctx.default_tz
     rows = []
     for run in history:
-        late = "" if run.lateness_ms is None else f"{run.lateness_ms / 1000:.3f}s"
+        # Lateness at delivery (Telegram accepted the message) when something went
+        # out, else when the send started; `--json` has both instants.
+        lateness = run.delivery_lateness_ms
+        if lateness is None:
+            lateness = run.lateness_ms
+        late = "" if lateness is None else f"{lateness / 1000:.3f}s"
         detail = (
             f"{run.errorClass}: {run.errorText}" if run.errorClass else (run.note or "")
         )
@@ -140,6 +160,8 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
         )
     elif run.status == "skipped":
         click.echo(f"Recorded {reminder.name!r}: {run.note}.")
+    if run.status == "failed" and run.errorClass == "ConfigError":
+        raise ConfigError(f"Could not deliver {reminder.name!r}: {run.errorText}.")
     if run.status == "failed":
         raise DeliveryError(
             f"Could not deliver {reminder.name!r}: {run.errorClass}: {run.errorText}"
@@ -156,6 +178,11 @@ def send_test(ctx: AppContext, to: str, text: str) -> None:
     from reminders.targets import parse_target
 
     target = parse_target(to)
+    if not bot_token(ctx.settings):
+        raise ConfigError(
+            "No bot token configured: set REMINDERS_TELEGRAM_BOT_TOKEN, or "
+            f"telegram.bot_token in {ctx.paths.config}."
+        )
 
     async def go() -> Any:
         sender = _sender(ctx)

@@ -14,6 +14,7 @@ from reminders.config import (
     default_timezone,
     mask,
     render_example,
+    render_settings,
 )
 from reminders.errors import ConfigError
 from reminders.files import write_private
@@ -28,7 +29,7 @@ def config() -> None:
 @json_option
 @pass_runtime
 def config_show(runtime: Runtime, as_json: bool) -> None:
-    """The effective settings, with the bot token masked."""
+    """The effective settings as TOML, with the bot token masked."""
     settings = runtime.settings.model_copy(deep=True)
     settings.telegram.bot_token = mask(bot_token(settings))
     data = settings.model_dump()
@@ -40,11 +41,7 @@ def config_show(runtime: Runtime, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    for section, values in data.items():
-        click.echo(f"[{section}]")
-        for key, value in values.items():
-            click.echo(f"{key} = {value!r}")
-        click.echo()
+    click.echo(render_settings(runtime.settings, data["paths"]), nl=False)
 
 
 @config.command("check")

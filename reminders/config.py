@@ -34,6 +34,17 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration)]
 
 
+def _webhook_secret(value: str) -> str:
+    from reminders.webhook import decode_secret
+
+    if value.strip():
+        decode_secret(value.strip())  # raises ValueError with the fix
+    return value.strip()
+
+
+WebhookSecret = Annotated[str, AfterValidator(_webhook_secret)]
+
+
 class GeneralSettings(BaseModel):
     model_config = FORBID
     timezone: str = Field(
@@ -74,6 +85,16 @@ class DeliverySettings(BaseModel):
     failure_alert_to: str = Field("", description="chat that receives failure alerts")
     failure_alert_cooldown: Duration = Field(
         "1h", description="at most one alert per cooldown"
+    )
+    webhook_secret: WebhookSecret = Field(
+        "",
+        description="signs webhook requests: whsec_ + base64; empty = unsigned",
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="seconds one webhook request may take"
+    )
+    webhook_rate: int = Field(
+        10, ge=1, description="at most this many webhook requests a second per host"
     )
 
 
@@ -242,8 +263,9 @@ def database_url(settings: Settings, paths: Paths) -> str:
     return settings.database.url or f"sqlite:///{paths.database}"
 
 
-def render_example() -> str:
-    """A config.toml with every key, its default and what it means, all commented out."""
+def render_example(webhook_secret: str = "") -> str:
+    """A config.toml with every key, its default and what it means, all commented
+    out but for a webhook signing secret when one is given."""
     lines = [
         "# reminders configuration. Every key is shown with its default.",
         "# Environment variables override the file: REMINDERS_<SECTION>_<KEY>,",
@@ -254,7 +276,10 @@ def render_example() -> str:
         lines += ["", f"[{section}]"]
         for key, info in model.model_fields.items():  # type: ignore[union-attr]
             lines.append(f"# {info.description}")
-            lines.append(f"# {key} = {_toml_value(info.default)}")
+            if key == "webhook_secret" and webhook_secret:
+                lines.append(f"{key} = {_toml_value(webhook_secret)}")
+            else:
+                lines.append(f"# {key} = {_toml_value(info.default)}")
     return "\n".join(lines) + "\n"
 
 

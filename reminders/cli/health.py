@@ -14,12 +14,19 @@ from reminders.config import bot_token, default_timezone
 from reminders.errors import EX_UNAVAILABLE, ReminderError
 from reminders.schema import AtSchedule
 
-Check = tuple[str, bool, str]  # name, passed, detail (with the fix when it failed)
+# name, passed (None: passed with a warning), detail (with the fix when it did not)
+Check = tuple[str, bool | None, str]
+
+
+class Advice(ReminderError):
+    """A check that passed, but with something the user should fix."""
 
 
 def _check(name: str, probe: Callable[[], str]) -> Check:
     try:
         return name, True, probe()
+    except Advice as exc:
+        return name, None, str(exc)
     except ReminderError as exc:
         return name, False, str(exc)
     except Exception as exc:
@@ -42,6 +49,7 @@ def _checks(runtime: Runtime) -> list[Check]:
     checks.append(_check("service", _service))
     checks.append(_check("time zone", lambda: _zone(runtime)))
     checks.append(_check("clock", lambda: _clock(ctx)))
+    checks.append(_check("webhooks", lambda: _webhooks(runtime)))
     return checks
 
 
@@ -112,18 +120,53 @@ def _clock(ctx: app.AppContext) -> str:
     return render.instant(now, ctx.default_tz)
 
 
+def _webhooks(runtime: Runtime) -> str:
+    from reminders.targets import webhook_warning
+
+    ctx = runtime.app
+    with ctx.store.read() as conn:
+        urls = [r.webhook_url for r in ctx.store.all(conn) if r.webhook_url]
+    if not urls:
+        return "no webhook reminders"
+    problems = []
+    if not runtime.settings.delivery.webhook_secret:
+        problems.append(
+            "requests go unsigned, so receivers cannot tell them from forgeries. Set "
+            'delivery.webhook_secret = "whsec_..." (base64 of 32 random bytes, e.g. '
+            "`openssl rand -base64 32`); `reminders config init` writes one"
+        )
+    plain = sum(1 for url in urls if webhook_warning(url))
+    if plain:
+        problems.append(
+            f"{plain} use plain http to another machine. Switch them to https:// "
+            "with `reminders edit ID --webhook URL`"
+        )
+    if problems:
+        raise Advice(f"{len(urls)} webhook reminder(s): " + "; ".join(problems) + ".")
+    return f"{len(urls)} webhook reminder(s), requests signed"
+
+
 @click.command()
 @json_option
 @pass_runtime
 def doctor(runtime: Runtime, as_json: bool) -> None:
-    """Check config, token, database, daemon, service, zone and clock, one line each."""
+    """Check config, token, database, daemon, service, zone, clock and webhooks.
+
+    One line each: ok, warn (works, but fix it) or FAIL.
+    """
     checks = _checks(runtime)
     if as_json:
-        echo_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])
+        echo_json(
+            [
+                {"check": n, "ok": ok is not False, "warn": ok is None, "detail": d}
+                for n, ok, d in checks
+            ]
+        )
     else:
         for name, ok, detail in checks:
-            click.echo(f"{'ok  ' if ok else 'FAIL'}  {name:<9}  {detail}")
-    if not all(ok for _, ok, _ in checks):
+            label = {True: "ok  ", None: "warn", False: "FAIL"}[ok]
+            click.echo(f"{label}  {name:<9}  {detail}")
+    if not all(ok is not False for _, ok, _ in checks):
         raise SystemExit(EX_UNAVAILABLE)
 
 

@@ -183,7 +183,8 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
 
     async def go() -> Any:
         sender = _sender(ctx)
-        await sender.start()
+        if reminder.webhook_url is None:  # a webhook reminder needs no bot
+            await sender.start()
         try:
             firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
             return await firer.run_now(reminder)
@@ -195,6 +196,8 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
     run = asyncio.run(go())
     if as_json:
         echo_json(run.model_dump(exclude_none=True))
+    elif run.status == "sent" and not run.messageIds:
+        click.echo(f"Sent {reminder.name!r}: {run.note}.")
     elif run.status == "sent":
         click.echo(
             f"Sent {reminder.name!r}: message {', '.join(map(str, run.messageIds))}."

@@ -100,6 +100,23 @@ def test_signed_event_verifies_and_says_what_fired(
     }
 
 
+def test_the_standard_webhooks_library_accepts_our_requests(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A receiver using the spec's own library verifies the request on the real clock,
+    and rejects it once the body is changed."""
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    configure(home)
+    reminder_id = add_webhook(run, hook.url(), "verify me ✓")
+    assert fire(run, reminder_id)["status"] == "sent"
+    [request] = hook.requests
+    event = Webhook(SECRET).verify(request.body, request.headers)
+    assert event["type"] == "reminder.fired" and event["data"]["text"] == "verify me ✓"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(request.body + b" ", request.headers)
+
+
 def test_without_a_secret_the_request_is_unsigned_and_doctor_warns(
     run: Cli, home: Path, hook: FakeWebhook
 ) -> None:
@@ -218,12 +235,15 @@ def test_add_checks_the_url_and_refuses_mixed_targets(run: Cli, home: Path) -> N
     }
     local = run(*base, "--webhook", "http://localhost:8080/h")
     assert "plain http" not in local.stderr
-    switched = run.json("edit", json.loads(plain.stdout)["id"], "--to", "42")
+    reminder_id = json.loads(plain.stdout)["id"]
+    switched = run.json("edit", reminder_id, "--to", "42")
     assert switched["delivery"] == {
         "mode": "announce",
         "channel": "telegram",
         "to": "42",
     }
+    back = run.json("edit", reminder_id, "--webhook", "https://example.com/h")
+    assert back["delivery"] == {"mode": "webhook", "to": "https://example.com/h"}
 
 
 def test_config_init_writes_a_secret_it_never_prints(run: Cli, home: Path) -> None:
@@ -310,3 +330,36 @@ def test_slow_receiver_does_not_delay_telegram(setup: Setup, hook: FakeWebhook) 
     assert max(messages.values()) < request.answered_at
     daemon.signal(signal.SIGTERM)
     assert daemon.wait() == 0
+
+
+@pytest.mark.slow
+def test_send_cut_off_by_a_crash_is_resent_with_the_same_id(
+    setup: Setup, hook: FakeWebhook
+) -> None:
+    """The daemon is killed while a receiver holds the request; on restart the run
+    is resent once, with the same webhook-id and body, and recorded sent."""
+    config = setup.home / "config.toml"
+    config.write_text(
+        config.read_text().replace(
+            "[delivery]\n", f'[delivery]\nwebhook_secret = "{SECRET}"\n'
+        )
+    )
+    hook.script = [Slow(60)]
+    first = setup.start()
+    added = setup.cli_json(
+        "add", "--at", "2s", "--message", "m", "--webhook", hook.url()
+    )
+    wait_until(lambda: hook.requests, timeout=20)
+    first.proc.kill()
+    first.wait()
+    second = setup.start()
+    wait_until(lambda: len(hook.requests) == 2, timeout=20)
+    finished = lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"]  # noqa: E731
+    [run] = wait_until(finished, timeout=20)
+    assert run["status"] == "sent" and "resent after the daemon stopped" in run["note"]
+    held, resent = hook.requests
+    assert held.headers["webhook-id"] == resent.headers["webhook-id"]
+    assert held.body == resent.body and verify(SECRET, resent.headers, resent.body)
+    assert SECRET.removeprefix("whsec_") not in first.log + second.log
+    second.signal(signal.SIGTERM)
+    assert second.wait() == 0

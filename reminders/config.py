@@ -34,9 +34,36 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration)]
 
 
-def _webhook_secret(value: str) -> str:
-    from reminders.webhook import decode_secret
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (the spec's prefix, not a secret)
 
+
+def new_webhook_secret() -> str:
+    """A fresh signing secret in the spec's form: `whsec_` + base64 of 32 bytes."""
+    import base64
+    import secrets
+
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def decode_secret(secret: str) -> bytes:
+    """The key bytes of a `whsec_` secret; ValueError saying how to fix a bad one."""
+    import base64
+    import binascii
+
+    text = secret.strip().removeprefix(WEBHOOK_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not 24 <= len(key) <= 64:
+        raise ValueError(
+            "not a webhook secret: give whsec_ followed by base64 of 24 to 64 "
+            "bytes, or run `reminders config init --force` to generate one"
+        )
+    return key
+
+
+def _webhook_secret(value: str) -> str:
     if value.strip():
         decode_secret(value.strip())  # raises ValueError with the fix
     return value.strip()

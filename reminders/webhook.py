@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import hmac
 import json
 import logging
 import random
-import secrets
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from reminders.config import decode_secret
 from reminders.schema import ms_to_iso
 from reminders.targets import parse_webhook_url
 
@@ -44,10 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 (the spec's prefix, not a secret)
 EVENT_TYPE = "reminder.fired"
 ERROR_BODY_CHARS = 200
-_SECRET_BYTES = 32
 _NAMESPACE = uuid.UUID("0b7f4d3e-2c6a-4e59-9a1d-8f3b5c7e2d14")
 _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 30.0
@@ -56,26 +53,6 @@ _PRUNE_HOSTS_AT = 1024
 
 
 # -- secrets and signatures ---------------------------------------------------------
-
-
-def new_secret() -> str:
-    """A fresh signing secret in the spec's form: `whsec_` + base64 of 32 bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
-
-
-def decode_secret(secret: str) -> bytes:
-    """The key bytes of a `whsec_` secret; ValueError saying how to fix a bad one."""
-    text = secret.strip().removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not 24 <= len(key) <= 64:
-        raise ValueError(
-            "not a webhook secret: give whsec_ followed by base64 of 24 to 64 "
-            "bytes, or run `reminders config init --force` to generate one"
-        )
-    return key
 
 
 def sign(secret: str, msg_id: str, timestamp_s: int, body: bytes) -> str:
@@ -343,25 +320,12 @@ class WebhookSender:
         )
 
 
-def _failure(
-    message: str,
-    state: _Try,
-    *,
-    error_class: str,
-    text: str,
-    permanent: bool,
-    ambiguous: bool = False,
-) -> DeliveryFailure:
+def _failure(message: str, state: _Try, **kind: Any) -> DeliveryFailure:
+    """A DeliveryFailure carrying every attempt; `kind` holds its error_class, text,
+    permanent and ambiguous."""
     from reminders.delivery import DeliveryFailure
 
-    return DeliveryFailure(
-        message,
-        permanent=permanent,
-        ambiguous=ambiguous,
-        error_class=error_class,
-        text=text,
-        attempts=list(state.attempts),
-    )
+    return DeliveryFailure(message, attempts=list(state.attempts), **kind)
 
 
 async def _read_head(response: httpx.Response) -> bytes:

@@ -13,6 +13,7 @@ from reminders.config import (
     database_url,
     default_timezone,
     mask,
+    new_webhook_secret,
     render_example,
 )
 from reminders.errors import ConfigError
@@ -75,18 +76,17 @@ def config_init(runtime: Runtime, force: bool, print_only: bool) -> None:
     The file gets a fresh webhook signing secret (delivery.webhook_secret); --print
     leaves it out, so the secret never reaches a terminal or a log.
     """
-    from reminders.webhook import new_secret
-
     if print_only:
         click.echo(render_example(), nl=False)
         return
     path = runtime.paths.config
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists. Pass --force to overwrite it.")
-    secret = new_secret()
+    secret = new_webhook_secret()
     write_private(path, render_example(webhook_secret=secret))
     click.echo(
-        f"Wrote {path}. Set telegram.bot_token there (or REMINDERS_TELEGRAM_BOT_TOKEN).\n"
+        f"Wrote {path}. Set telegram.bot_token there "
+        "(or REMINDERS_TELEGRAM_BOT_TOKEN).\n"
         f"It holds a new webhook signing secret ({mask(secret)}): give receivers "
         "the delivery.webhook_secret line from that file."
     )

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from reminders.config import decode_secret
+from reminders.errors import ValidationError
 from reminders.schema import ms_to_iso
 from reminders.targets import parse_webhook_url
 
@@ -212,7 +213,12 @@ class WebhookSender:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             while True:
                 await self.limiter.wait(state.host)
-                wait = await self._attempt(client, state, url, msg_id, body)
+                try:
+                    wait = await self._attempt(client, state, url, msg_id, body)
+                except httpx.InvalidURL as exc:
+                    raise ValidationError(
+                        f"The webhook URL of {reminder.name!r} cannot be used ({exc})."
+                    ) from None
                 if isinstance(wait, WebhookResult):
                     return wait
                 self._check_deadline(state, wait)
@@ -244,7 +250,7 @@ class WebhookSender:
                         head = await _read_head(response)
                 finally:
                     await response.aclose()
-        except (httpx.TransportError, TimeoutError) as exc:
+        except (httpx.RequestError, TimeoutError) as exc:
             maybe_sent = _maybe_sent(exc)
             what = _describe(exc, self.timeout_s)
             state.attempts.append(f"{number}: {what}")
@@ -262,7 +268,7 @@ class WebhookSender:
         if status == 429 or status >= 500:
             state.last_error = (f"HTTP{status}", _status_text(status, text))
             asked = _retry_after(response.headers.get("retry-after"), self.clock)
-            return asked if asked is not None else self._backoff(state)
+            return max(asked or 0.0, self._backoff(state))  # at least as asked
         raise self._refused(state, status, text, response.headers.get("location"))
 
     def _backoff(self, state: _Try) -> float:

@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,22 @@ def test_503_is_retried_until_it_is_taken(
     assert first.body == second.body == third.body
     assert second.at - first.at >= 1.0  # Retry-After: 1
     assert all(verify(SECRET, r.headers, r.body) for r in hook.requests)
+
+
+def test_429_waits_until_the_date_retry_after_gives(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """Retry-After as an HTTP date is read against our clock, and waited for."""
+    configure(home)
+    clock = FakeClock(NOW_MS)
+    hook.script = [Answer(429, headers={"retry-after": format_datetime(
+        datetime.fromtimestamp(NOW_MS / 1000 + 2, UTC), usegmt=True
+    )})]  # fmt: skip
+    reminder_id = add_webhook(run, hook.url(), clock=clock)
+    done = fire(run, reminder_id, clock=clock)
+    assert done["status"] == "sent" and "1: HTTP 429; 2: HTTP 200" in done["note"]
+    first, second = hook.requests
+    assert second.at - first.at >= 2.0
 
 
 def test_400_fails_at_once_with_the_answer_on_the_run(

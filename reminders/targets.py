@@ -129,8 +129,12 @@ def webhook_warning(url: str) -> str | None:
     """Why a webhook URL deserves a warning (plain http off this machine), or None."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.scheme.lower() == "http" and not is_loopback_host(parts.hostname):
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None  # not a URL at all: parse_webhook_url says why
+    if parts.scheme.lower() == "http" and host and not is_loopback_host(host):
         return (
             f"{url} uses plain http to another machine: the reminder text travels "
             "unencrypted. Use https:// if the receiver offers it."

@@ -241,6 +241,7 @@ def test_add_checks_the_url_and_refuses_mixed_targets(run: Cli, home: Path) -> N
     base = ("add", "--every", "1h", "--message", "m")
     bad = run(*base, "--webhook", "ftp://example.com/x", code=65)
     assert "http:// or https://" in bad.stderr
+    assert "not a webhook URL" in run(*base, "--webhook", "http://[::1", code=65).stderr
     both = run(*base, "--webhook", "https://example.com/h", "--to", "1", code=65)
     assert len(both.stderr.strip().splitlines()) == 1 and "--to" in both.stderr
     assert db_rows(home) == before

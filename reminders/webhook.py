@@ -209,7 +209,9 @@ class WebhookSender:
         msg_id = message_id(reminder.id, run.scheduledForMs)
         body = event_body(reminder, run)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs full URLs
-        timeout = httpx.Timeout(self.timeout_s)
+        # Connecting gets less than the whole request's time, so a host that does
+        # not answer is known not to have the reminder (safe to retry).
+        timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s / 2))
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             while True:
                 await self.limiter.wait(state.host)
@@ -240,7 +242,7 @@ class WebhookSender:
         try:
             # httpx times each phase; this bounds the whole request, so a receiver
             # that answers a byte at a time cannot hold a run.
-            async with asyncio.timeout(self.timeout_s + 1):
+            async with asyncio.timeout(self.timeout_s):
                 request = client.build_request(
                     "POST", url, content=body, headers=self.headers(msg_id, body)
                 )

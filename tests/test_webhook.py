@@ -221,6 +221,20 @@ def test_connection_dropped_after_the_body_follows_on_ambiguous(
         assert "may have it" in done["errorText"]
 
 
+def test_no_answer_within_the_timeout_is_ambiguous(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A receiver that took the request but answers after webhook_timeout: the
+    attempt is cut off, counted as maybe delivered, and resent (the default)."""
+    configure(home, webhook_timeout="1")
+    hook.script = [Slow(3)]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id)
+    assert done["status"] == "sent" and done["attempts"] == 2
+    assert "1: no answer within 1s" in done["note"]
+    assert len({r.headers["webhook-id"] for r in hook.requests}) == 1
+
+
 def test_unreachable_receiver_gives_up_at_the_deadline(run: Cli, home: Path) -> None:
     """Connection refused is retried within delivery.deadline, then the run fails."""
     configure(home, deadline='"1s"')

@@ -186,9 +186,10 @@ class Reminder(BaseModel):
 
     @property
     def webhook_url(self) -> str | None:
-        """The URL a webhook reminder is POSTed to; None for other deliveries."""
+        """The URL a webhook reminder is POSTed to ("" when it has none); None for
+        other deliveries."""
         delivery = self.delivery
-        return delivery.to if delivery and delivery.mode == "webhook" else None
+        return (delivery.to or "") if delivery and delivery.mode == "webhook" else None
 
     def to_json(self) -> dict[str, Any]:
         """The OpenClaw JSON object, without empty keys."""

@@ -123,6 +123,22 @@ class DeliverySettings(BaseModel):
     webhook_rate: int = Field(
         10, ge=1, description="at most this many webhook requests a second per host"
     )
+    default_to: str = Field(
+        "", description="chat for reminders added without --to (agents, imports)"
+    )
+
+    @field_validator("default_to")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        if value.strip():
+            from reminders.errors import ValidationError
+            from reminders.targets import parse_target
+
+            try:
+                parse_target(value)
+            except ValidationError as exc:
+                raise ValueError(str(exc)) from None
+        return value.strip()
 
 
 class DatabaseSettings(BaseModel):

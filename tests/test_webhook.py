@@ -395,3 +395,19 @@ def test_send_cut_off_by_a_crash_is_resent_with_the_same_id(
     assert SECRET.removeprefix("whsec_") not in first.log + second.log
     second.signal(signal.SIGTERM)
     assert second.wait() == 0
+
+
+def test_an_agent_can_add_a_webhook_reminder_through_the_cron_tool(home: Path) -> None:
+    """OpenClaw's cron tool takes webhook delivery as `add --webhook` does, and
+    refuses a URL that is not http(s) with the same line."""
+    from tests.test_cron_tool import cron, job
+
+    url = "https://example.com/hooks/r"
+    [added, refused] = cron(
+        [
+            {"action": "add", "job": job(delivery={"mode": "webhook", "to": url})},
+            {"action": "add", "job": job(delivery={"mode": "webhook", "to": "x"})},
+        ]
+    )
+    assert added["delivery"] == {"mode": "webhook", "to": url}
+    assert refused.startswith("Error: 'x' is not a webhook URL")

@@ -29,7 +29,7 @@ from reminders.schema import (
     parse_reminder,
 )
 from reminders.store import Store
-from reminders.targets import parse_target
+from reminders.targets import parse_target, parse_webhook_url
 from reminders.timeparse import parse_at, parse_duration
 
 PAST_TOLERANCE_MS = 60_000
@@ -75,6 +75,7 @@ class ReminderSpec:
     system_event: str | None = None
     channel: str | None = None
     to: str | None = None
+    webhook: str | None = None
     thread_id: str | None = None
     deliver: bool | None = None
     delete_after_run: bool | None = None
@@ -219,11 +220,40 @@ def _check_channel(channel: str | None) -> None:
         )
 
 
+def _webhook_delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
+    """`--webhook URL`: POST the reminder there instead of sending it to a chat."""
+    chat_flags = {
+        "--to": spec.to,
+        "--thread-id": spec.thread_id,
+        "--channel": spec.channel,
+        "--announce" if spec.deliver else "--no-deliver": spec.deliver,
+    }
+    given = [flag for flag, value in chat_flags.items() if value is not None]
+    if given:
+        raise ValidationError(
+            f"--webhook cannot be combined with {', '.join(given)}: a reminder goes "
+            "either to a webhook or to a Telegram chat. Drop one of them."
+        )
+    kept = base.model_dump(exclude_none=True) if base else {}
+    for key in ("to", "threadId", "channel", "silent", "parseMode", "mode"):
+        kept.pop(key, None)
+    url = parse_webhook_url(spec.webhook)
+    return Delivery.model_validate({**kept, "mode": "webhook", "to": url})
+
+
 def _delivery(
     spec: ReminderSpec, base: Delivery | None, default_to: str = ""
 ) -> Delivery:
+    if spec.webhook is not None:
+        return _webhook_delivery(spec, base)
     _check_channel(spec.channel)
     delivery = base.model_copy() if base else Delivery()
+    if delivery.mode == "webhook":
+        if spec.to is None and spec.deliver is None and spec.thread_id is None:
+            parse_webhook_url(delivery.to)
+            return delivery  # an edit that leaves the webhook alone
+        # A chat given to a webhook reminder moves it back to Telegram.
+        delivery.mode, delivery.to = "announce", None
     if spec.deliver is not None:
         delivery.mode = "announce" if spec.deliver else "none"
     if spec.to is not None:
@@ -467,7 +497,8 @@ def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
 
     async def go() -> Run:
         sender: Any = make_sender(ctx.settings)
-        await sender.start()
+        if reminder.webhook_url is None:  # a webhook reminder needs no bot
+            await sender.start()
         try:
             firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
             return await firer.run_now(reminder)

@@ -34,6 +34,44 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration)]
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (the spec's prefix, not a secret)
+
+
+def new_webhook_secret() -> str:
+    """A fresh signing secret in the spec's form: `whsec_` + base64 of 32 bytes."""
+    import base64
+    import secrets
+
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def decode_secret(secret: str) -> bytes:
+    """The key bytes of a `whsec_` secret; ValueError saying how to fix a bad one."""
+    import base64
+    import binascii
+
+    text = secret.strip().removeprefix(WEBHOOK_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not 24 <= len(key) <= 64:
+        raise ValueError(
+            "not a webhook secret: give whsec_ followed by base64 of 24 to 64 "
+            "bytes, or run `reminders config init --force` to generate one"
+        )
+    return key
+
+
+def _webhook_secret(value: str) -> str:
+    if value.strip():
+        decode_secret(value.strip())  # raises ValueError with the fix
+    return value.strip()
+
+
+WebhookSecret = Annotated[str, AfterValidator(_webhook_secret)]
+
+
 class GeneralSettings(BaseModel):
     model_config = FORBID
     timezone: str = Field(
@@ -87,6 +125,16 @@ class DeliverySettings(BaseModel):
     failure_alert_to: str = Field("", description="chat that receives failure alerts")
     failure_alert_cooldown: Duration = Field(
         "1h", description="at most one alert per cooldown"
+    )
+    webhook_secret: WebhookSecret = Field(
+        "",
+        description="signs webhook requests: whsec_ + base64; empty = unsigned",
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="seconds one webhook request may take"
+    )
+    webhook_rate: int = Field(
+        10, ge=1, description="at most this many webhook requests a second per host"
     )
     default_to: str = Field(
         "", description="chat for reminders added without --to (agents, imports)"
@@ -274,8 +322,9 @@ def database_url(settings: Settings, paths: Paths) -> str:
     return settings.database.url or f"sqlite:///{paths.database}"
 
 
-def render_example() -> str:
-    """A config.toml with every key, its default and what it means, all commented out."""
+def render_example(webhook_secret: str = "") -> str:
+    """A config.toml with every key, its default and what it means, all commented
+    out but for a webhook signing secret when one is given."""
     lines = [
         "# reminders configuration. Every key is shown with its default.",
         "# Environment variables override the file: REMINDERS_<SECTION>_<KEY>,",
@@ -286,7 +335,10 @@ def render_example() -> str:
         lines += ["", f"[{section}]"]
         for key, info in model.model_fields.items():  # type: ignore[union-attr]
             lines.append(f"# {info.description}")
-            lines.append(f"# {key} = {_toml_value(info.default)}")
+            if key == "webhook_secret" and webhook_secret:
+                lines.append(f"{key} = {_toml_value(webhook_secret)}")
+            else:
+                lines.append(f"# {key} = {_toml_value(info.default)}")
     return "\n".join(lines) + "\n"
 
 
@@ -303,15 +355,20 @@ def _toml_value(value: object) -> str:
 
 def render_settings(settings: Settings, comments: dict[str, str]) -> str:
     """Effective settings as a TOML document, each `comments` entry a leading
-    comment line; the bot token is masked."""
+    comment line; the bot token and the webhook secret are masked."""
     lines = [f"# {key}: {value}" for key, value in comments.items()]
     data = settings.model_dump()
-    token = bot_token(settings)
-    data["telegram"]["bot_token"] = mask(token) if token else ""
+    secrets = {
+        ("telegram", "bot_token"): bot_token(settings),
+        ("delivery", "webhook_secret"): settings.delivery.webhook_secret,
+    }
     for section, values in data.items():
         lines += ["", f"[{section}]"]
         for key, value in values.items():
-            if key == "bot_token" and token:
-                lines.append("# masked: the real token is never printed")
+            secret = secrets.get((section, key))
+            if secret:
+                lines.append("# masked: the real value is never printed")
+            if (section, key) in secrets:
+                value = mask(secret) if secret else ""
             lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

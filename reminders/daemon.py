@@ -211,8 +211,9 @@ class Daemon:
         token = bot_token(settings)
         if not token:
             log.warning(
-                "No Telegram bot token: reminders will be recorded as failed until one "
-                "is set. Set REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token in %s, "
+                "No Telegram bot token: Telegram reminders will be recorded as failed "
+                "until one is set (webhooks still go out). Set "
+                "REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token in %s, "
                 "then restart the daemon (or send it SIGHUP).",
                 self.ctx.paths.config,
             )

@@ -20,6 +20,7 @@ from reminders.schema import AtSchedule, Reminder, Run
 from reminders.store import Store
 from reminders.targets import parse_target
 from reminders.timeparse import format_duration
+from reminders.webhook import WebhookSender, make_webhook_sender
 
 if TYPE_CHECKING:
     from reminders.delivery import SendResult
@@ -161,9 +162,11 @@ class Firer:
         clock: Any,
         started_ms: int | None = None,
         alerts: AlertPolicy | None = None,
+        webhook: WebhookSender | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
+        self.webhook = webhook or WebhookSender(clock=clock, on_ambiguous=on_ambiguous)
         self.default_tz = default_tz
         self.catch_up_ms = catch_up_ms
         self.parse_mode = parse_mode
@@ -353,6 +356,8 @@ class Firer:
     async def _send(self, reminder: Reminder, run: Run) -> Outcome:
         if not reminder.delivers:
             return Outcome("skipped", [], note="delivery mode none: nothing sent")
+        if reminder.webhook_url is not None:  # each channel sends on its own
+            return await self._send_webhook(reminder, run)
         delivery = reminder.delivery
         try:
             target = parse_target(
@@ -407,6 +412,29 @@ class Firer:
             note="; ".join(notes) or None,
             new_chat_id=result.chat_id if result.chat_id != target.chat_id else None,
         )
+
+    async def _send_webhook(self, reminder: Reminder, run: Run) -> Outcome:
+        from reminders.delivery import DeliveryFailure
+
+        try:
+            result = await self.webhook.deliver(reminder, run)
+        except ValidationError as exc:
+            return Outcome(
+                "failed",
+                [],
+                "NoTarget",
+                f"{exc} Fix it with `reminders edit {reminder.id} --webhook URL`.",
+            )
+        except DeliveryFailure as failure:
+            return Outcome(
+                "failed",
+                [],
+                failure.error_class,
+                failure.text,
+                len(failure.attempts),
+                note="; ".join(failure.attempts) or None,
+            )
+        return Outcome("sent", [], attempts=len(result.attempts), note=result.note)
 
     def _record_part(self, run_id: int, ids: list[int]) -> None:
         values: dict[str, Any] = {"message_ids": ids}
@@ -550,4 +578,5 @@ def make_firer(
             to=delivery.failure_alert_to,
             cooldown_ms=parse_duration(delivery.failure_alert_cooldown),
         ),
+        webhook=make_webhook_sender(settings, clock),
     )

@@ -291,6 +291,9 @@ FLAG_VALUES = st.one_of(
             " ",
             "tomorrow 25:00",
             "99999999999999999999",
+            "https://example.com/h",
+            "http://[::1",
+            "ftp://example.com/",
         ]
     ),
 )
@@ -307,6 +310,7 @@ FLAGS = [
     "--catch-up",
     "--name",
     "--channel",
+    "--webhook",
 ]
 
 

@@ -48,6 +48,7 @@ def _checks(runtime: Runtime) -> list[Check]:
     checks.append(_check("service", _service))
     checks.append(_check("time zone", lambda: _zone(runtime)))
     checks.append(_check("clock", lambda: _clock(ctx)))
+    checks.append(_check("webhooks", lambda: _webhooks(runtime)))
     return checks
 
 
@@ -121,13 +122,40 @@ def _clock(ctx: app.AppContext) -> str:
     return render.instant(now, ctx.default_tz)
 
 
+def _webhooks(runtime: Runtime) -> str:
+    from reminders.targets import webhook_warning
+
+    ctx = runtime.app
+    with ctx.store.read() as conn:
+        urls = [r.webhook_url for r in ctx.store.all(conn) if r.webhook_url]
+    if not urls:
+        return "no webhook reminders"
+    problems = []
+    if not runtime.settings.delivery.webhook_secret:
+        problems.append(
+            "requests go unsigned, so receivers cannot tell them from forgeries. Set "
+            'delivery.webhook_secret = "whsec_..." (base64 of 32 random bytes, e.g. '
+            "`openssl rand -base64 32`); `reminders config init` writes one"
+        )
+    plain = sum(1 for url in urls if webhook_warning(url))
+    if plain:
+        problems.append(
+            f"{plain} use plain http to another machine. Switch them to https:// "
+            "with `reminders edit ID --webhook URL`"
+        )
+    if problems:
+        raise Advice(f"{len(urls)} webhook reminder(s): " + "; ".join(problems) + ".")
+    return f"{len(urls)} webhook reminder(s), requests signed"
+
+
 @click.command()
 @json_option
 @pass_runtime
 def doctor(runtime: Runtime, as_json: bool) -> None:
-    """Check config, token, database, daemon, service, zone and clock, one line each.
+    """Check config, token, database, daemon, service, zone, clock and webhooks.
 
-    Exits 69 when a check FAILs; a WARN (no service installed) does not.
+    One line each: ok, WARN (works, but worth fixing) or FAIL. Exits 69 when a
+    check FAILs; a WARN (no service installed, unsigned webhooks) does not.
     """
     checks = _checks(runtime)
     if as_json:

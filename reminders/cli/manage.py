@@ -12,6 +12,7 @@ from reminders.app import AppContext, ReminderSpec
 from reminders.cli.common import echo_json, json_option, pass_app, warn
 from reminders.errors import ValidationError
 from reminders.schema import Reminder
+from reminders.targets import webhook_warning
 
 # OpenClaw flags that mean something only inside OpenClaw: accepted, kept, inert.
 INERT_VALUE_FLAGS = {
@@ -56,6 +57,11 @@ def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--to",
             help="Telegram chat: 123456789, -100..., @channel, -100...:topic:42.",
+        ),
+        click.option(
+            "--webhook",
+            metavar="URL",
+            help="POST the reminder to this http(s) URL instead of a chat.",
         ),
         click.option("--thread-id", help="Forum topic id in the chat."),
         click.option(
@@ -114,6 +120,8 @@ def spec_from_flags(flags: dict[str, Any]) -> ReminderSpec:
         warn(
             f"{', '.join(ignored)} only mean something inside OpenClaw; kept, no effect here."
         )
+    if flags.get("webhook") and (insecure := webhook_warning(flags["webhook"])):
+        warn(insecure)
     deliver = flags.pop("deliver")
     if flags.pop("deliver_alias"):
         deliver = True

@@ -154,6 +154,8 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
     reminder, run = app.run_now(ctx, ref)
     if as_json:
         echo_json(run.model_dump(exclude_none=True))
+    elif run.status == "sent" and not run.messageIds:
+        click.echo(f"Sent {reminder.name!r}: {run.note}.")
     elif run.status == "sent":
         click.echo(
             f"Sent {reminder.name!r}: message {', '.join(map(str, run.messageIds))}."

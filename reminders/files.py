@@ -1,4 +1,5 @@
-"""Writing files the way a store of secrets and reminders should be written."""
+"""Files the way a store of secrets and reminders should have them: private,
+written atomically, and locked on the real path behind any symlink."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ def write_private(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def daemon_lock_path(database: Path) -> str:
+    """The daemon's lock file: beside the real database file, so a symlink or a
+    second spelling of the path cannot get a second daemon past the lock."""
+    return os.path.realpath(database) + ".daemon.lock"

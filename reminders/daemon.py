@@ -31,7 +31,7 @@ from reminders.errors import (
     StoreUnwritable,
     TransientError,
 )
-from reminders.files import daemon_lock_path
+from reminders.files import daemon_lock_path, lock_held, private_lock
 from reminders.firing import Firer, make_firer
 from reminders.schema import Reminder
 from reminders.store import db_error, translate_db_errors
@@ -577,10 +577,10 @@ def release_memory() -> None:
 
 def run_daemon(ctx: AppContext) -> int:
     """Run in the foreground until SIGTERM/SIGINT; returns the exit code."""
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
     ctx.store  # noqa: B018 - open and migrate before anything else
-    lock = FileLock(lock_path(ctx), timeout=0)
+    lock = private_lock(lock_path(ctx), timeout=0)
     try:
         lock.acquire()
     except Timeout:
@@ -602,15 +602,7 @@ def _meta(ctx: AppContext, key: str) -> str | None:
 
 def daemon_alive(ctx: AppContext) -> bool:
     """True when some process holds the daemon lock on this database."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(lock_path(ctx), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
+    return lock_held(lock_path(ctx))
 
 
 __all__ = ["Daemon", "daemon_alive", "database_url", "fire", "run_daemon"]

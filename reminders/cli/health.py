@@ -10,7 +10,7 @@ import click
 
 from reminders import app, render, service
 from reminders.cli.common import Runtime, echo_json, json_option, pass_app, pass_runtime
-from reminders.config import bot_token, default_timezone
+from reminders.config import bot_token, default_timezone, token_exposure
 from reminders.errors import EX_UNAVAILABLE, ReminderError
 from reminders.schema import AtSchedule
 
@@ -36,6 +36,7 @@ def _checks(runtime: Runtime) -> list[Check]:
     if not checks[0][1]:
         return checks
     ctx = runtime.app
+    checks.append(_check("secrets", lambda: _secrets(runtime)))
     checks.append(_check("token", lambda: _token(runtime)))
     checks.append(_check("database", lambda: _database(runtime)))
     checks.append(_check("daemon", lambda: _daemon(runtime)))
@@ -43,6 +44,13 @@ def _checks(runtime: Runtime) -> list[Check]:
     checks.append(_check("time zone", lambda: _zone(runtime)))
     checks.append(_check("clock", lambda: _clock(ctx)))
     return checks
+
+
+def _secrets(runtime: Runtime) -> str:
+    exposed = token_exposure(runtime.paths.config)
+    if exposed:
+        raise ReminderError(exposed)
+    return "no bot token readable by other users"
 
 
 def _token(runtime: Runtime) -> str:
@@ -116,7 +124,7 @@ def _clock(ctx: app.AppContext) -> str:
 @json_option
 @pass_runtime
 def doctor(runtime: Runtime, as_json: bool) -> None:
-    """Check config, token, database, daemon, service, zone and clock, one line each."""
+    """Check config, secrets, token, database, daemon, service, zone, clock: a line each."""
     checks = _checks(runtime)
     if as_json:
         echo_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])

@@ -179,8 +179,10 @@ class Daemon:
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
         await self._start_sender()
         self.firer = self._make_firer()
-        await self.firer.recover()
+        # First a write: a database that cannot take one stops the start (75)
+        # before recovery resends anything whose outcome it could not record.
         self._write_meta_start()
+        await self.firer.recover()
         self._start_scheduler()
         self.revision = await asyncio.to_thread(self._last_revision)
         count = await self.reconcile_all()

@@ -194,9 +194,16 @@ def test_read_only_database_keeps_a_sent_outcome_and_sends_nothing_unrecorded(
 
 @pytest.mark.slow
 def test_exit_codes_match_the_unit_restart_policy(setup: Setup, home: Path) -> None:
-    """A database that cannot be written at start exits 75, which the unit restarts;
-    a bad config exits 78, which it does not. Both say why in one line."""
-    setup.cli("add", "--every", "1h", "--message", "m", "--to", "1")
+    """A database that cannot be written at start exits 75, which the unit restarts,
+    before resending a run a crash left `sending`; a bad config exits 78, which the
+    unit does not restart. Both say why in one line."""
+    added = setup.cli_json("add", "--every", "1h", "--message", "m", "--to", "1")
+    store = open_store(sqlite_url(home / "reminders.db"))
+    with store.write() as conn:
+        store.insert_run(
+            conn, reminder_id=added["id"], scheduled_for_ms=1, status="sending"
+        )
+    store.close()
     unit = render_systemd(ServiceSpec(executable="/bin/reminders", data_dir=str(home)))
     db = home / "reminders.db"
     if os.geteuid() == 0:
@@ -211,6 +218,7 @@ def test_exit_codes_match_the_unit_restart_policy(setup: Setup, home: Path) -> N
         db.chmod(0o600)
     assert unwritable.returncode == 75, unwritable.stderr
     assert "read-only" in unwritable.stderr and "Traceback" not in unwritable.stderr
+    assert setup.api.calls() == []
     assert systemd_restarts(unit, unwritable.returncode)
     (home / "config.toml").write_text("[daemon]\npoll_interval = 'often'\n")
     bad = reminders_cmd(home, "daemon", env=setup.env, timeout=60)

@@ -55,11 +55,10 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 def fill(path: Path) -> None:
     """Write until the filesystem holding `path` is full."""
-    with path.open("wb") as handle:
-        with contextlib.suppress(OSError):
-            while True:
-                handle.write(b"x" * 65536)
-                handle.flush()
+    with path.open("wb") as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"x" * 65536)
+            handle.flush()
 
 
 @contextlib.contextmanager
@@ -69,8 +68,10 @@ def writes_fail_in(pid: int) -> Iterator[None]:
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
     tracer = subprocess.Popen(
-        ["strace", "-q", "-f", "-p", str(pid), "-o", os.devnull]
-        + ["-e", "trace=pwrite64", "-e", "inject=pwrite64:error=EROFS"],
+        [
+            *("strace", "-q", "-f", "-p", str(pid), "-o", os.devnull),
+            *("-e", "trace=pwrite64", "-e", "inject=pwrite64:error=EROFS"),
+        ],
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -236,7 +237,9 @@ def test_database_deleted_or_replaced_stops_the_daemon(
 ) -> None:
     """The daemon notices within a heartbeat, fires nothing more from the old file,
     says why, and exits 78 (a restart would not fix it)."""
-    setup.cli("add", "--name", "tick", "--every", "1s", "--message", "tick", "--to", "1")
+    setup.cli(
+        "add", "--name", "tick", "--every", "1s", "--message", "tick", "--to", "1"
+    )
     daemon = setup.start()
     wait_until(lambda: len(setup.api.texts()) >= 2, timeout=15)
     db = home / "reminders.db"
@@ -343,4 +346,3 @@ def test_a_readable_config_holding_the_token_is_flagged(run: Cli, home: Path) ->
         line.startswith("ok") and "secrets" in line
         for line in doctor.stdout.splitlines()
     )
-

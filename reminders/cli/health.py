@@ -124,7 +124,7 @@ def _clock(ctx: app.AppContext) -> str:
 @json_option
 @pass_runtime
 def doctor(runtime: Runtime, as_json: bool) -> None:
-    """Check config, secrets, token, database, daemon, service, zone, clock: a line each."""
+    """One line per check: config, secrets, token, database, daemon, service, zone."""
     checks = _checks(runtime)
     if as_json:
         echo_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])

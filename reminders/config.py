@@ -312,6 +312,26 @@ def bot_token(settings: Settings) -> str | None:
     return None
 
 
+def token_exposure(path: Path) -> str | None:
+    """One line when the config file holds the bot token and others may read it."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o044:
+        return None
+    try:
+        token = _read_file(path).get("telegram", {}).get("bot_token")
+    except ConfigError:
+        return None
+    if not token:
+        return None
+    return (
+        f"{path} holds the bot token and other users can read it (mode {mode:04o}). "
+        f"Run `chmod 600 {path}`."
+    )
+
+
 def mask(secret: str | None) -> str:
     if not secret:
         return "(not set)"

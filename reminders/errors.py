@@ -78,6 +78,11 @@ class StoreBusy(TransientError):
     """The database stayed locked longer than the busy timeout."""
 
 
+class StoreUnwritable(TransientError):
+    """The database cannot take writes now: a full disk, a read-only file or
+    filesystem, an I/O error. Nothing was changed; it works again once fixed."""
+
+
 class DaemonRunning(ReminderError):
     """Another daemon already holds the database."""
 

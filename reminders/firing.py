@@ -8,13 +8,15 @@ only with Telegram message ids, and no transaction is held open across a send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reminders import triggers
 from reminders.app import anchor_of, next_run
-from reminders.errors import ValidationError
+from reminders.errors import StoreBusy, StoreUnwritable, ValidationError
 from reminders.render import instant
 from reminders.schema import AtSchedule, Reminder, Run
 from reminders.store import Store
@@ -174,6 +176,9 @@ class Firer:
         self.clock = clock
         self.started_ms = started_ms
         self.alerts = alerts or AlertPolicy(after=0)
+        # Called when the database refuses to record an outcome; it returns when
+        # it is worth trying again. None: the error propagates (`reminders run`).
+        self.on_store_fault: Callable[[Exception], Awaitable[None]] | None = None
 
     # -- scheduled fires -------------------------------------------------------
 
@@ -338,9 +343,16 @@ class Firer:
     async def _complete(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
     ) -> Run:
-        done, alert = await asyncio.to_thread(
-            self._finish, reminder, run, outcome, advance
-        )
+        while True:  # a sent message is kept in memory until it is recorded
+            try:
+                done, alert = await asyncio.to_thread(
+                    self._finish, reminder, run, outcome, advance
+                )
+                break
+            except (StoreBusy, StoreUnwritable) as exc:
+                if self.on_store_fault is None:
+                    raise
+                await self.on_store_fault(exc)
         if alert is not None:
             await self._send_alert(*alert)
         return done
@@ -375,7 +387,9 @@ class Firer:
 
         async def on_part(index: int, message_id: int) -> None:
             sent_ids.append(message_id)
-            await asyncio.to_thread(self._record_part, run.id, list(sent_ids))
+            # Only a crash needs it on disk; the outcome carries the ids anyway.
+            with contextlib.suppress(StoreBusy, StoreUnwritable):
+                await asyncio.to_thread(self._record_part, run.id, list(sent_ids))
 
         from reminders.delivery import DeliveryFailure
 

@@ -55,9 +55,11 @@ def render_systemd(spec: ServiceSpec) -> str:
         "NotifyAccess=main",
         f"ExecStart={_quote(spec.executable)} daemon",
         "ExecReload=/bin/kill -HUP $MAINPID",
+        # Exit codes: 75 (temporary: a database that cannot be written yet), 1
+        # (the scheduler stalled) and 70 (a bug) restart; 78 is a configuration
+        # error, which a restart cannot fix; 0 is a requested stop.
         "Restart=on-failure",
         "RestartSec=5",
-        # 78 is a configuration error: restarting cannot fix it.
         "RestartPreventExitStatus=78",
         "WatchdogSec=60",
         "TimeoutStopSec=60",
@@ -86,7 +88,13 @@ def render_launchd(spec: ServiceSpec) -> bytes:
     log_dir = spec.log_dir or str(Path.home() / "Library" / "Logs" / "reminders")
     plist = {
         "Label": LAUNCHD_LABEL,
-        "ProgramArguments": [spec.executable, "daemon"],
+        # launchd restarts on any non-zero exit: a configuration error exits 0
+        # instead of 78 so it is not restarted in a loop (the log says why).
+        "ProgramArguments": [
+            spec.executable,
+            "daemon",
+            "--exit-zero-on-config-error",
+        ],
         "RunAtLoad": True,
         "KeepAlive": {"SuccessfulExit": False},
         "ThrottleInterval": 10,

@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reminders.errors import ReminderError, StoreBusy, StoreError
+from reminders.errors import ReminderError, StoreBusy, StoreError, StoreUnwritable
 from reminders.schema import Reminder, Run
 
 if TYPE_CHECKING:
@@ -125,18 +125,26 @@ def translate_db_errors(path: str) -> Iterator[None]:
     except ReminderError:
         raise
     except Exception as exc:
-        orig = _sqlalchemy_error(exc) or exc
-        if isinstance(orig, sqlite3.OperationalError):
-            raise _operational(path, str(orig)) from None
-        if isinstance(orig, sqlite3.DatabaseError):
-            raise StoreError(
-                f"The database {path} is damaged or not a reminders database "
-                f"({orig}). Restore a backup (see `reminders db backup`) or move the "
-                "file away to start afresh."
-            ) from None
-        if orig is not exc:
-            raise StoreError(f"Database error on {path}: {orig}") from None
-        raise
+        error = db_error(path, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def db_error(path: str, exc: BaseException) -> ReminderError | None:
+    """Our error for a database failure; None when `exc` is not one."""
+    orig = _sqlalchemy_error(exc) or exc
+    if isinstance(orig, sqlite3.OperationalError):
+        return _operational(path, str(orig))
+    if isinstance(orig, sqlite3.DatabaseError):
+        return StoreError(
+            f"The database {path} is damaged or not a reminders database "
+            f"({orig}). Restore a backup (see `reminders db backup`) or move the "
+            "file away to start afresh."
+        )
+    if orig is not exc:
+        return StoreError(f"Database error on {path}: {orig}")
+    return None
 
 
 def _operational(path: str, text: str) -> ReminderError:
@@ -146,14 +154,19 @@ def _operational(path: str, text: str) -> ReminderError:
             "again; if it persists, look for a stuck process with `reminders status`."
         )
     if "readonly" in text or "read-only" in text:
-        return StoreError(
+        return StoreUnwritable(
             f"The database {path} is read-only. Make it and its folder writable "
             "by this user, or set REMINDERS_HOME to a writable folder."
         )
     if "disk" in text and "full" in text:
-        return StoreError(
+        return StoreUnwritable(
             f"The disk holding {path} is full. Free some space and try again; "
             "nothing was changed."
+        )
+    if "disk I/O error" in text:
+        return StoreUnwritable(
+            f"Writing the database {path} failed (disk I/O error): its filesystem "
+            "may be read-only or failing. Check it (`dmesg`), then try again."
         )
     if "unable to open" in text:
         return StoreError(

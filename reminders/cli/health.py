@@ -10,7 +10,7 @@ import click
 
 from reminders import app, render, service
 from reminders.cli.common import Runtime, echo_json, json_option, pass_app, pass_runtime
-from reminders.config import bot_token, default_timezone
+from reminders.config import bot_token, default_timezone, token_exposure
 from reminders.errors import EX_UNAVAILABLE, ReminderError
 from reminders.schema import AtSchedule
 
@@ -42,6 +42,7 @@ def _checks(runtime: Runtime) -> list[Check]:
     if checks[0][1] == "fail":
         return checks
     ctx = runtime.app
+    checks.append(_check("secrets", lambda: _secrets(runtime)))
     checks.append(_check("token", lambda: _token(runtime)))
     checks.append(_check("database", lambda: _database(runtime)))
     checks.append(_check("daemon", lambda: _daemon(runtime)))
@@ -50,6 +51,13 @@ def _checks(runtime: Runtime) -> list[Check]:
     checks.append(_check("clock", lambda: _clock(ctx)))
     checks.append(_check("webhooks", lambda: _webhooks(runtime)))
     return checks
+
+
+def _secrets(runtime: Runtime) -> str:
+    exposed = token_exposure(runtime.paths.config)
+    if exposed:
+        raise ReminderError(exposed)
+    return "no bot token readable by other users"
 
 
 def _token(runtime: Runtime) -> str:
@@ -152,7 +160,7 @@ def _webhooks(runtime: Runtime) -> str:
 @json_option
 @pass_runtime
 def doctor(runtime: Runtime, as_json: bool) -> None:
-    """Check config, token, database, daemon, service, zone, clock and webhooks.
+    """Check config, secrets, token, database, daemon, service, zone, clock and webhooks.
 
     One line each: ok, WARN (works, but worth fixing) or FAIL. Exits 69 when a
     check FAILs; a WARN (no service installed, unsigned webhooks) does not.

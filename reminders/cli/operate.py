@@ -8,9 +8,16 @@ import click
 
 from reminders import app, render
 from reminders.app import AppContext
-from reminders.cli.common import echo_json, json_option, pass_app
+from reminders.cli.common import (
+    Runtime,
+    echo_json,
+    json_option,
+    pass_app,
+    pass_runtime,
+)
 from reminders.config import bot_token
 from reminders.errors import (
+    EX_CONFIG,
     EX_UNAVAILABLE,
     ConfigError,
     DeliveryError,
@@ -23,18 +30,34 @@ from reminders.errors import (
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), help="Log line format."
 )
-@pass_app
-def daemon(ctx: AppContext, log_format: str | None) -> None:
+@click.option(
+    "--exit-zero-on-config-error",
+    "config_error_zero",
+    is_flag=True,
+    help="Exit 0 instead of 78 on a configuration error, for launchd, which "
+    "restarts on any other exit.",
+)
+@pass_runtime
+def daemon(runtime: Runtime, log_format: str | None, config_error_zero: bool) -> None:
     """Run the scheduler in the foreground (what the service runs).
 
     SIGTERM/SIGINT finish the send in flight and exit 0; SIGHUP re-reads the config.
+    Exits 75 on a temporary cause (restart it), 78 on a configuration error (fix it).
     """
     from reminders.daemon import run_daemon
     from reminders.logs import setup_logging
 
-    token = bot_token(ctx.settings)
-    setup_logging(log_format or ctx.settings.daemon.log_format, [token or ""])
-    raise SystemExit(run_daemon(ctx))
+    try:
+        ctx = runtime.app
+        token = bot_token(ctx.settings)
+        setup_logging(log_format or ctx.settings.daemon.log_format, [token or ""])
+        code = run_daemon(ctx)
+    except ConfigError as exc:
+        if not config_error_zero:
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        code = EX_CONFIG
+    raise SystemExit(0 if config_error_zero and code == EX_CONFIG else code)
 
 
 @click.command()

@@ -36,6 +36,8 @@ def main() -> None:
     run("pickup_bench.py")
     run("burst_bench.py", "--count", "300" if quick else "1000")
     run("import_bench.py", "--jobs", "2000" if quick else "10000")
+    run("mcp_bench.py", "--calls", "50" if quick else "200")
+    run("webhook_bench.py")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ _RUN_CASTS = {
     "started_at_ms": "bigint", "finished_at_ms": "bigint", "status": "text",
     "trigger": "text", "message_ids": "json", "error_class": "text",
     "error_text": "text", "attempts": "integer", "note": "text",
+    "delivered_at_ms": "bigint",
 }  # fmt: skip
 _HOLDS = (
     "SELECT 1 FROM lease WHERE name = :lease AND holder = :holder AND epoch = :epoch "  # noqa: S608
@@ -192,6 +193,20 @@ def cluster_state(store: Store) -> dict[str, Any]:
         },
         "daemons": daemons,
     }
+
+
+def daemons_summary(
+    store: Store, now: int
+) -> tuple[str, int | None, int | None, dict[str, Any]]:
+    """For `status`: running when a daemon leads on a fresh lease; its pid and
+    heartbeat (moved from the database's clock onto the caller's `now`)."""
+    cluster = cluster_state(store)
+    for daemon in cluster["daemons"]:
+        daemon["heartbeatMs"] = now - daemon["heartbeatAgoMs"]
+    leaders = [d for d in cluster["daemons"] if d["role"] == "leader"]
+    if leaders:
+        return "running", leaders[0]["pid"], leaders[0]["heartbeatMs"], cluster
+    return ("no leader" if cluster["daemons"] else "stopped"), None, None, cluster
 
 
 class Elector:

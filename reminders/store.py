@@ -24,14 +24,15 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reminders.errors import ReminderError, StoreBusy, StoreError
+from reminders.errors import ReminderError, StoreBusy, StoreError, StoreUnwritable
 from reminders.schema import Reminder, Run
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 10_000
+MIN_ID_PREFIX = 4  # shortest id prefix a command accepts in place of the full id
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
 _OPTION_KEYS = (
     "agentId",
@@ -50,7 +51,7 @@ _REMINDER_COLUMNS = (
 _RUN_COLUMNS = (
     "reminder_id", "reminder_name", "scheduled_for_ms", "started_at_ms",
     "finished_at_ms", "status", "trigger", "message_ids", "error_class", "error_text",
-    "attempts", "note",
+    "attempts", "note", "delivered_at_ms",
 )  # fmt: skip
 
 
@@ -127,23 +128,32 @@ def translate_db_errors(path: str, url: str = "") -> Iterator[None]:
     except ReminderError:
         raise
     except Exception as exc:
-        orig = _sqlalchemy_error(exc) or exc
-        if url and not isinstance(orig, sqlite3.Error):
-            from reminders import pg
+        error = db_error(path, exc, url)
+        if error is None:
+            raise
+        raise error from None
 
-            if pg.is_driver_error(orig):
-                raise pg.translate(orig, url) from None
-        if isinstance(orig, sqlite3.OperationalError):
-            raise _operational(path, str(orig)) from None
-        if isinstance(orig, sqlite3.DatabaseError):
-            raise StoreError(
-                f"The database {path} is damaged or not a reminders database "
-                f"({orig}). Restore a backup (see `reminders db backup`) or move the "
-                "file away to start afresh."
-            ) from None
-        if orig is not exc:
-            raise StoreError(f"Database error on {path}: {orig}") from None
-        raise
+
+def db_error(path: str, exc: BaseException, url: str = "") -> ReminderError | None:
+    """Our error for a database failure; None when `exc` is not one. `url` is
+    given for PostgreSQL, whose errors name its host, never its password."""
+    orig = _sqlalchemy_error(exc) or exc
+    if url and not isinstance(orig, sqlite3.Error):
+        from reminders import pg
+
+        if pg.is_driver_error(orig):
+            return pg.translate(orig, url)
+    if isinstance(orig, sqlite3.OperationalError):
+        return _operational(path, str(orig))
+    if isinstance(orig, sqlite3.DatabaseError):
+        return StoreError(
+            f"The database {path} is damaged or not a reminders database "
+            f"({orig}). Restore a backup (see `reminders db backup`) or move the "
+            "file away to start afresh."
+        )
+    if orig is not exc:
+        return StoreError(f"Database error on {path}: {orig}")
+    return None
 
 
 def _operational(path: str, text: str) -> ReminderError:
@@ -153,14 +163,19 @@ def _operational(path: str, text: str) -> ReminderError:
             "again; if it persists, look for a stuck process with `reminders status`."
         )
     if "readonly" in text or "read-only" in text:
-        return StoreError(
+        return StoreUnwritable(
             f"The database {path} is read-only. Make it and its folder writable "
             "by this user, or set REMINDERS_HOME to a writable folder."
         )
     if "disk" in text and "full" in text:
-        return StoreError(
+        return StoreUnwritable(
             f"The disk holding {path} is full. Free some space and try again; "
             "nothing was changed."
+        )
+    if "disk I/O error" in text:
+        return StoreUnwritable(
+            f"Writing the database {path} failed (disk I/O error): its filesystem "
+            "may be read-only or failing. Check it (`dmesg`), then try again."
         )
     if "unable to open" in text:
         return StoreError(
@@ -310,6 +325,7 @@ def row_to_run(row: dict[str, Any]) -> Run:
         scheduledForMs=row["scheduled_for_ms"],
         startedAtMs=row["started_at_ms"],
         finishedAtMs=row["finished_at_ms"],
+        deliveredAtMs=row["delivered_at_ms"],
         status=row["status"],
         trigger=row["trigger"],
         messageIds=list(_load(row["message_ids"]) or []),
@@ -421,17 +437,21 @@ class Store:
         return row_to_reminder(row) if row else None
 
     def find(self, db: Db, ref: str) -> list[Reminder]:
-        """Reminders matching an id, a unique id prefix (8+ chars) or an exact name."""
+        """Reminders matching an id, a unique id prefix (4+ chars) or an exact name."""
         by_id = self.get(db, ref)
         if by_id:
             return [by_id]
         rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
-        if not rows and len(ref) >= 8:
+        if not rows and len(ref) >= MIN_ID_PREFIX:
             rows = db.rows(
                 "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
                 {"n": len(ref), "ref": ref},
             )
         return [row_to_reminder(row) for row in rows]
+
+    def ids(self, db: Db) -> list[str]:
+        """Every reminder id, sorted."""
+        return [row["id"] for row in db.rows("SELECT id FROM reminders ORDER BY id")]
 
     def all(self, db: Db, *, include_disabled: bool = True) -> list[Reminder]:
         where = "" if include_disabled else "WHERE enabled = :yes"
@@ -507,6 +527,7 @@ class Store:
         error_text: str | None = None,
         attempts: int = 0,
         note: str | None = None,
+        delivered_at_ms: int | None = None,
         fence: tuple[str, int] | None = None,
     ) -> int | None:
         """Record a run; None when this reminder already has a run for that slot.

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 import sqlite3
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from reminders.clock import FakeClock
 from tests.conftest import REPO, Cli, db_rows
+
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
 
 INLINE = REPO / "tests" / "data" / "02-inline-state-2026.3-4.json"
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -113,3 +114,35 @@ def test_an_upgrade_backs_the_old_file_up_first(
     monkeypatch.setattr(
         migrate, "known_revisions", lambda store: {HEAD_REVISION, "9999"}
     )
+    migrated: list[str] = []
+    monkeypatch.setattr(
+        migrate, "_run_upgrade", lambda store: migrated.append(store.label)
+    )
+    backup = migrate.upgrade(store)
+    assert backup is not None and migrated == [str(path)]
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute(
+            "SELECT value FROM meta WHERE key = 'marker'"
+        ).fetchone() == ("before",)
+
+
+def test_a_0001_database_gains_delivered_at_and_keeps_its_runs(
+    run: Cli, home: Path
+) -> None:
+    """A database from before runs.delivered_at_ms upgrades on first use, after a
+    backup; its runs stay, with no delivery time."""
+    store = Store(sqlite_url(home / "reminders.db"))
+    command.upgrade(alembic_config(store), "0001")
+    with sqlite3.connect(home / "reminders.db") as conn:
+        conn.execute(
+            "INSERT INTO runs (reminder_id, scheduled_for_ms, started_at_ms, status, "
+            "trigger, message_ids, attempts) VALUES ('r1', 1000, 3000, 'sent', "
+            "'schedule', '[5]', 1)"
+        )
+    [old] = run.json("runs")
+    assert old["status"] == "sent" and "deliveredAtMs" not in old
+    assert "2.000s" in run("runs").stdout  # lateness at the send's start
+    assert (home / f"reminders.db.before-{HEAD_REVISION}.bak").exists()
+    with sqlite3.connect(home / "reminders.db") as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    assert "delivered_at_ms" in columns

@@ -152,6 +152,7 @@ class Daemon:
         self.listener: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._db_trouble = False
+        self._reconciling = asyncio.Lock()  # PostgreSQL: a rebuild or a sync at once
 
     # -- the job target --------------------------------------------------------
 
@@ -326,8 +327,14 @@ class Daemon:
         """Rebuild the job store from the table, fire, and finish crashed sends."""
         log.info("took the lease (epoch %d): rebuilding the job store", epoch)
         try:
-            self.revision = await asyncio.to_thread(self._last_revision)
-            count = await self.reconcile_all()
+            # The rebuild drops jobs it did not page through, so no sync of changes
+            # runs beside it; changes written meanwhile are above the revision
+            # taken first and are read right after.
+            async with self._reconciling:
+                self.revision = await asyncio.to_thread(self._last_revision)
+                count = await self.reconcile_all()
+            self.listener.force()
+            self.poke.set()
             if self.leadership.epoch != epoch or self.stop_event.is_set():
                 return
             self.scheduler.resume()
@@ -351,7 +358,10 @@ class Daemon:
         if leadership.epoch is None:
             self.last_tick = monotonic()  # a paused scheduler does not tick
             return
-        await self._guarded(self.reconcile_changes())
+        if self._reconciling.locked():
+            return  # a take-over is rebuilding; its changes are read after it
+        async with self._reconciling:
+            await self._guarded(self.reconcile_changes())
 
     async def _guarded(self, work: Any) -> None:
         """Run database work; on PostgreSQL a lost connection is logged once and

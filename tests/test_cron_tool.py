@@ -3,12 +3,11 @@ send, and what is refused. An in-process MCP client, on a fixed clock."""
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from mcp import Client
 
 from reminders.cli.common import Runtime

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from reminders.clock import FakeClock
 from tests.conftest import REPO, Cli, db_rows

@@ -363,3 +363,60 @@ def test_a_postgresql_restart_mid_run(
     fleet.check_runs(count)
     logs = "\n".join(d.log for d in fleet.daemons if d is not None)
     assert "stopped firing" in logs and "took the lease" in logs
+
+
+WRITER = """
+import sys
+from reminders.cli import cli
+base, count = int(sys.argv[1]), int(sys.argv[2])
+for i in range(count):
+    try:
+        cli.main(["add", "--at", f"{5 + i % 30}s", "--system-event", f"w {base + i}",
+                  "--to", str(base + i)], prog_name="reminders", standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code:
+            raise
+"""
+
+
+@pytest.mark.timeout(400)
+def test_four_cli_writers_while_the_leader_fails_over(
+    fleet_on: Any, shared_url: str
+) -> None:
+    """Four processes add 250 reminders each while the leader is SIGKILLed: no
+    write fails, and all 1,000 are stored and delivered."""
+    fleet = fleet_on(shared_url, 2)
+    fleet.start(0)
+    fleet.start(1)
+    env = subprocess_env(fleet.homes[0], REMINDERS_GENERAL_TIMEZONE="UTC")
+    env.pop("REMINDERS_DATABASE_URL", None)
+    writers = [
+        subprocess.Popen(
+            [os.sys.executable, "-c", WRITER, str(20_000 + n * 1000), "250"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    fleet.procs.extend(writers)
+    time.sleep(5)
+    leader = fleet.leader()
+    fleet.daemons[leader].signal(signal.SIGKILL)  # type: ignore[union-attr]
+    fleet.daemons[leader].wait()  # type: ignore[union-attr]
+    fleet.start(leader)
+    errors = [writer.communicate(timeout=300)[1] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0, 0], errors
+    wanted = {f"w {20_000 + n * 1000 + i}" for n in range(4) for i in range(250)}
+    try:
+        wait_until(lambda: wanted <= set(fleet.sends()), timeout=200, interval=1)
+    except AssertionError:
+        missing = sorted(wanted - set(fleet.sends()))
+        logs = [d.log[-3000:] for d in fleet.daemons if d is not None]
+        raise AssertionError(
+            (len(missing), missing[:5], fleet._status_counts(), logs)
+        ) from None
+    time.sleep(2)
+    assert sum(n - 1 for n in fleet.sends().values()) <= 1
+    fleet.check_runs(1000)

@@ -59,7 +59,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> Path:
 # -- PostgreSQL -------------------------------------------------------------------
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-_schemas = iter(range(1, 1_000_000))
 
 
 def pg_admin(sql: str, database: str = "postgres", server: str = PG_SERVER) -> None:
@@ -87,7 +86,9 @@ def pg_database() -> Iterator[str]:
 
 def pg_schema_url(database: str, server: str = PG_SERVER) -> str:
     """A URL whose connections see only a schema of their own: one per test."""
-    schema = f"t{next(_schemas)}"
+    import uuid
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
     pg_admin(f"CREATE SCHEMA {schema}", database, server)
     host = server.removeprefix("postgresql://")
     return f"postgresql+psycopg://{host}/{database}?options=-csearch_path%3D{schema}"
@@ -277,6 +278,7 @@ class Setup:
             "read_timeout = 2\nconnect_timeout = 2\n"
             "[daemon]\n"
             'poll_interval = "0.5s"\n'
+            'lease = "3s"\n'  # PostgreSQL: a restarted daemon takes over soon
             "[delivery]\n"
             'deadline = "5s"\n'
         )

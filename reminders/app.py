@@ -24,7 +24,7 @@ from reminders.schema import (
 )
 from reminders.store import Store
 from reminders.targets import parse_target
-from reminders.timeparse import parse_at, parse_duration
+from reminders.timeparse import MIN_EVERY_MS, parse_at, parse_duration
 
 PAST_TOLERANCE_MS = 60_000
 MAX_AHEAD_MS = 10 * 366 * 86_400_000
@@ -170,7 +170,13 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
             raise ScheduleError(f"--at {spec.at!r} is more than 10 years ahead.")
         return AtSchedule(at=ms_to_iso(at_ms))
     if spec.every is not None:
-        return EverySchedule(everyMs=parse_duration(spec.every), anchorMs=now_ms)
+        every_ms = parse_duration(spec.every)
+        if every_ms < MIN_EVERY_MS:
+            raise ScheduleError(
+                f"--every {spec.every!r} is shorter than the minimum of 1s. "
+                "Give 1s or more, such as 30s or 10m."
+            )
+        return EverySchedule(everyMs=every_ms, anchorMs=now_ms)
     expr = " ".join(str(spec.cron).split())
     triggers.validate_cron(expr)
     stagger = parse_duration(spec.stagger) if spec.stagger is not None else None

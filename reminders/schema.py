@@ -112,6 +112,19 @@ class Delivery(BaseModel):
     parseMode: ParseMode | None = None
 
 
+class FailureAlert(BaseModel):
+    """OpenClaw's per-job failure alert; unknown OpenClaw fields are kept."""
+
+    model_config = LENIENT
+    after: int | None = Field(default=None, ge=0, le=1_000_000)
+    cooldownMs: int | None = Field(default=None, ge=0, le=10 * 366 * 86_400_000)
+    channel: str | None = None
+    to: str | int | None = None
+    mode: Literal["announce", "webhook"] | None = None
+    accountId: str | None = None
+    includeSkipped: bool | None = None
+
+
 class ReminderState(BaseModel):
     """Runtime state as OpenClaw keeps it; unknown OpenClaw fields are kept."""
 
@@ -148,7 +161,7 @@ class Reminder(BaseModel):
     wakeMode: str | None = None
     payload: Payload
     delivery: Delivery | None = None
-    failureAlert: dict[str, Any] | Literal[False] | None = None
+    failureAlert: FailureAlert | Literal[False] | None = None
     # Ours: how late a missed recurring slot may still be caught up.
     catchUpMs: int | None = Field(default=None, ge=0)
     state: ReminderState = Field(default_factory=ReminderState)

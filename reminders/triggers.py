@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reminders import cronfields
 from reminders.errors import ScheduleError
 from reminders.schema import AtSchedule, CronSchedule, EverySchedule
 
@@ -67,11 +68,12 @@ def _parse_cron(expr: str) -> tuple[str, bool, bool]:
     for index in (day, weekday):
         if fields[index] == "?":
             fields[index] = "*"
-    normalised = " ".join(fields)
     if any("/0" in field and not field.split("/")[-1].strip("0") for field in fields):
         raise ScheduleError(
             f"Invalid cron expression {expr!r}: a step of 0. {CRON_HELP}"
         )
+    fields = cronfields.normalise(fields, expr)
+    normalised = " ".join(fields)
     from croniter import croniter
     from croniter.croniter import CroniterError
 

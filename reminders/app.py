@@ -10,7 +10,12 @@ from typing import Any
 from reminders import triggers
 from reminders.clock import Clock, SystemClock
 from reminders.config import Paths, Settings, database_url, default_timezone
-from reminders.errors import ReminderNotFound, ScheduleError, ValidationError
+from reminders.errors import (
+    ReminderNotFound,
+    ScheduleError,
+    UsageError,
+    ValidationError,
+)
 from reminders.schema import (
     AgentTurnPayload,
     AtSchedule,
@@ -19,6 +24,7 @@ from reminders.schema import (
     EverySchedule,
     Reminder,
     SystemEventPayload,
+    check_text_length,
     ms_to_iso,
     parse_reminder,
 )
@@ -191,6 +197,7 @@ def _payload(spec: ReminderSpec) -> SystemEventPayload | AgentTurnPayload:
         )
     if not given[0].strip():
         raise ValidationError("The reminder text is empty. Pass the text to send.")
+    check_text_length(given[0])
     if spec.system_event is not None:
         return SystemEventPayload(text=spec.system_event)
     return AgentTurnPayload(message=str(spec.message))
@@ -280,13 +287,18 @@ def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
     if conn is None:
         with ctx.store.read() as conn:
             return resolve(ctx, ref, conn)
+    if not ref.strip():
+        raise UsageError(
+            "The reminder id is empty. Give an id, a unique id prefix or a name "
+            "(`reminders list --all` shows them)."
+        )
     found = ctx.store.find(conn, ref.strip())
     if not found:
         raise ReminderNotFound(ref)
     if len(found) > 1:
-        ids = ", ".join(reminder.id for reminder in found[:5])
+        which = ", ".join(f"{r.id} ({r.name})" for r in found[:5])
         raise ValidationError(
-            f"{ref!r} matches {len(found)} reminders ({ids}). Use the full id."
+            f"{ref!r} matches {len(found)} reminders: {which}. Use the full id."
         )
     return found[0]
 

@@ -18,7 +18,7 @@ from reminders import triggers
 from reminders.errors import ImportFormatError, ReminderError
 from reminders.jsonread import MAX_SAFE_INT
 from reminders.openclaw import AGENT_FIELDS, INERT, SYSTEM_PAYLOADS, TELEGRAM, Refused
-from reminders.schema import Reminder, ms_to_iso, parse_reminder
+from reminders.schema import Reminder, check_text_length, ms_to_iso, parse_reminder
 from reminders.targets import parse_target
 from reminders.timeparse import MIN_EVERY_MS
 
@@ -313,6 +313,7 @@ def convert(
     )
     try:
         reminder = parse_reminder({k: v for k, v in data.items() if v is not None})
+        check_text_length(reminder.text)
     except ReminderError as exc:
         raise Refused(f"invalid job: {exc}") from None
     return reminder, notes

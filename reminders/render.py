@@ -14,7 +14,10 @@ def instant(ms: int | None, zone: str) -> str:
     """2026-04-06 11:50:00 CEST (+02:00)."""
     if ms is None:
         return "-"
-    moment = datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(zone))
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(zone))
+    except (ValueError, OverflowError, OSError):  # beyond the years 1 to 9999
+        return f"{ms} ms (out of range)"
     offset = moment.strftime("%z")
     offset = f"{offset[:3]}:{offset[3:]}"
     abbreviation = moment.strftime("%Z")

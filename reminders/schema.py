@@ -71,6 +71,19 @@ Schedule = Annotated[
 ]
 
 
+# 16 Telegram messages of 4096 characters: more is a file, not a reminder.
+MAX_TEXT_CHARS = 16 * 4096
+
+
+def check_text_length(text: str) -> None:
+    """Refuse a reminder text longer than MAX_TEXT_CHARS, saying by how much."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValidationError(
+            f"The reminder text is {len(text):,} characters; the limit is "
+            f"{MAX_TEXT_CHARS:,} (16 Telegram messages). Shorten it or send a link."
+        )
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("the reminder text is empty")

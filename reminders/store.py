@@ -398,16 +398,23 @@ class Store:
         return row_to_reminder(row) if row else None
 
     def find(self, db: Db, ref: str) -> list[Reminder]:
-        """Reminders matching an id, a unique id prefix (8+ chars) or an exact name."""
+        """Reminders matching an id, or else an exact name or an id prefix (8+
+        chars): a name and a different id prefix both match, so the caller can
+        refuse the ambiguity instead of picking one."""
         by_id = self.get(db, ref)
         if by_id:
             return [by_id]
         rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
-        if not rows and len(ref) >= 8:
-            rows = db.rows(
-                "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
-                {"n": len(ref), "ref": ref},
-            )
+        if len(ref) >= 8:
+            seen = {row["id"] for row in rows}
+            rows += [
+                row
+                for row in db.rows(
+                    "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
+                    {"n": len(ref), "ref": ref},
+                )
+                if row["id"] not in seen
+            ]
         return [row_to_reminder(row) for row in rows]
 
     def all(self, db: Db, *, include_disabled: bool = True) -> list[Reminder]:

@@ -249,7 +249,7 @@ def test_read_timeout_is_ambiguous(api: FakeBotApi) -> None:
     ("knob", "error_class", "text"),
     [
         ("unknown_chats", "BadRequest", "Chat not found"),
-        ("blocked_chats", "Forbidden", "Forbidden: bot was blocked by the user"),
+        ("blocked_chats", "Forbidden", "bot was blocked by the user"),
         ("token_revoked", "InvalidToken", "Unauthorized"),
     ],
 )

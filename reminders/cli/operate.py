@@ -18,6 +18,11 @@ from reminders.errors import (
 )
 
 
+# Failures that may pass (flood control, no answer, a network fault or 5xx): `run`
+# exits 75 for these, 69 for a refusal that retrying will not change.
+TRANSIENT_ERRORS = {"RetryAfter", "TimedOut", "NetworkError"}
+
+
 @click.command()
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), help="Log line format."
@@ -202,6 +207,11 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
     elif run.status == "skipped":
         click.echo(f"Recorded {reminder.name!r}: {run.note}.")
     if run.status == "failed":
+        if run.errorClass in TRANSIENT_ERRORS:
+            raise TransientError(
+                f"Could not deliver {reminder.name!r} now: {run.errorClass}: "
+                f"{run.errorText}. Try `reminders run {reminder.id}` again later."
+            )
         raise DeliveryError(
             f"Could not deliver {reminder.name!r}: {run.errorClass}: {run.errorText}"
         )

@@ -211,7 +211,13 @@ def parse_reminder(data: dict[str, Any]) -> Reminder:
 def describe_validation_error(exc: Any) -> str:
     """One line from a pydantic error: the first problem, with its field path."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "value"
+    # A union member's tag (FailureAlert, literal[False]) is not a field name.
+    where = ".".join(
+        str(part)
+        for part in first["loc"]
+        if not (isinstance(part, str) and (part[:1].isupper() or "[" in part))
+    )
+    where = where or "value"
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"
 

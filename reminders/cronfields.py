@@ -76,7 +76,7 @@ def _item(item: str, spec: tuple[str, int, int], expr: str) -> str:
             )
         step = match.group(3)
         _check_step(step, spec, item, expr)
-        if first == last:
+        if first == last or match.group(1).upper() == match.group(2).upper():
             return str(first)
         return item
     if match := _STEP.match(item):

@@ -321,3 +321,193 @@ def test_json5_comments_and_trailing_commas_still_import(
     assert os.path.getsize(path) > 256 * 1024  # past the JSON5 library's share
     report = run.json("import", path)
     assert report["summary"]["imported"] == 4000
+
+
+# -- generated hostile input: only our errors, never a traceback (70) -----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ODD_TEXT = st.text(
+    st.characters(categories=["L", "N", "P", "S", "Zs", "Cc", "Cs"]), max_size=8
+)
+ODD_NUMBER = st.one_of(
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([2**53, 2**53 - 1, -1, 0, 1e30, 253_402_300_800_000]),
+)
+KEYS = st.sampled_from(
+    [
+        "id",
+        "name",
+        "schedule",
+        "kind",
+        "at",
+        "atMs",
+        "everyMs",
+        "anchorMs",
+        "expr",
+        "tz",
+        "staggerMs",
+        "payload",
+        "text",
+        "message",
+        "delivery",
+        "to",
+        "threadId",
+        "enabled",
+        "createdAtMs",
+        "state",
+        "nextRunAtMs",
+        "lastRunAtMs",
+        "failureAlert",
+        "after",
+        "cooldownMs",
+    ]  # fmt: skip
+)
+HOSTILE_JSON = st.recursive(
+    st.none() | st.booleans() | ODD_NUMBER | ODD_TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=6)
+    ),
+    max_leaves=16,
+)
+BASE_JOB = {
+    "id": "fuzz",
+    "name": "n",
+    "schedule": {"kind": "at", "at": "2027-01-01T00:00:00Z"},
+    "payload": {"kind": "systemEvent", "text": "hi"},
+    "delivery": {"mode": "announce", "channel": "telegram", "to": "1"},
+}
+
+
+def _patched(patches: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    job = json.loads(json.dumps(BASE_JOB))
+    for path, value in patches:
+        node = job
+        for key in path[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node.get(key), dict) else node
+        node[path[-1]] = value
+    return job
+
+
+JOB_PATHS = st.sampled_from(
+    [
+        ["schedule", "atMs"],
+        ["schedule", "everyMs"],
+        ["schedule", "expr"],
+        ["schedule", "kind"],
+        ["schedule", "anchorMs"],
+        ["schedule", "tz"],
+        ["createdAtMs"],
+        ["state"],
+        ["state", "lastRunAtMs"],
+        ["failureAlert"],
+        ["payload", "text"],
+        ["delivery", "to"],
+        ["delivery", "threadId"],
+        ["name"],
+    ]  # fmt: skip
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(st.tuples(JOB_PATHS, HOSTILE_JSON), max_size=4),
+    st.sampled_from(["json", "raw"]),
+)
+def test_generated_stores_give_a_report_or_our_error(
+    home: Path, tmp_path: Path, patches: list[tuple[list[str], Any]], form: str
+) -> None:
+    """Job-shaped JSON with odd numbers, surrogates and nesting: exit 0, 65 or 66."""
+    clock = FakeClock(T0)
+    job = _patched(patches)
+    raw = form == "raw"  # surrogates and odd characters as bytes, not \u escapes
+    text = json.dumps({"jobs": [job]}, allow_nan=True, ensure_ascii=not raw)
+    path = tmp_path / "fuzz.json"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    before = (
+        (home / "reminders.db").read_bytes()
+        if (home / "reminders.db").exists()
+        else b""
+    )
+    result = _invoke(["import", str(path)], clock)
+    assert result.exit_code in (0, 65, 66), result.stderr
+    assert "Traceback" not in result.stderr
+    if result.exit_code:
+        assert len(result.stderr.splitlines()) == 1
+        if before:
+            _settle(home)
+            assert (home / "reminders.db").read_bytes() == before
+    else:
+        _invoke(["list", "--all"], clock)  # what was stored also lists
+        assert _invoke(["show", "fuzz"], clock).exit_code in (0, 66)
+
+
+NUMBER_TEXT = st.one_of(
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.from_regex(r"\A[0-9]{0,25}(\.[0-9]{0,6})?\Z"),
+)
+UNIT = st.sampled_from(["ms", "s", "m", "h", "d", "", "M", "D", "x"])
+CRON_ITEM = st.one_of(
+    st.sampled_from(["*", "?", "L", "MON", "SUN", "JAN", "DEC", "W", "#"]),
+    st.integers(-5, 100).map(str),
+    st.tuples(st.integers(-5, 100), st.integers(-5, 100)).map(
+        lambda p: f"{p[0]}-{p[1]}"
+    ),
+    st.tuples(st.integers(-5, 100), st.integers(-5, 100), st.integers(0, 2000)).map(
+        lambda p: f"{p[0]}-{p[1]}/{p[2]}"
+    ),
+    st.integers(0, 2000).map(lambda s: f"*/{s}"),
+)
+TIME_VALUE = st.one_of(
+    st.tuples(NUMBER_TEXT, UNIT).map("".join),
+    st.tuples(
+        st.sampled_from(["in ", "+", "", "tomorrow ", "today at "]), NUMBER_TEXT, UNIT
+    ).map("".join),
+    st.tuples(st.integers(-1, 30), st.integers(-1, 70)).map(
+        lambda p: f"{p[0]}:{p[1]:02d}"
+    ),
+    st.from_regex(
+        r"\A[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?)?(Z|[+-][0-9]{2}:[0-9]{2})?\Z"
+    ),
+    ODD_TEXT,
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.sampled_from(["--at", "--every", "--cron", "--stagger", "--catch-up"]),
+    TIME_VALUE,
+    st.lists(CRON_ITEM, min_size=5, max_size=6).map(" ".join),
+    st.sampled_from([None, "UTC", "Europe/Berlin", "Nowhere/Else", "", "../etc"]),
+)
+def test_generated_times_give_a_reminder_or_our_error(
+    home: Path, flag: str, value: str, cron: str, tz: str | None
+) -> None:
+    """The time grammar (at, every, cron, zones, durations): exit 0, 64 or 65 only."""
+    clock = FakeClock(T0)
+    args = ["add", "--message", "m", "--to", "1"]
+    if flag == "--cron":
+        args += ["--cron", cron]
+    elif flag in ("--stagger", "--catch-up"):
+        args += ["--cron", "0 9 * * *", flag, value]
+    else:
+        args += [flag, value]
+    if tz is not None and flag != "--every":
+        args += ["--tz", tz]
+    result = _invoke(args, clock)
+    assert result.exit_code in (0, 64, 65), (args, result.stderr)
+    assert "Traceback" not in result.stderr
+    if result.exit_code == 0:
+        added = json.loads(_invoke(["list", "--all", "--json"], clock).stdout)
+        assert added

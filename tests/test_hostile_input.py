@@ -386,7 +386,9 @@ def _patched(patches: list[tuple[list[str], Any]]) -> dict[str, Any]:
     for path, value in patches:
         node = job
         for key in path[:-1]:
-            node = node.setdefault(key, {}) if isinstance(node.get(key), dict) else node
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
         node[path[-1]] = value
     return job
 

@@ -334,7 +334,9 @@ ODD_TEXT = st.text(
 ODD_NUMBER = st.one_of(
     st.integers(-(10**30), 10**30),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([2**53, 2**53 - 1, -1, 0, 1e30, 253_402_300_800_000]),
+    st.sampled_from(
+        [2**53, 2**53 - 1, -1, 0, 1e30, 10**30, 253_402_300_800_000, 2**52, -(2**40)]
+    ),
 )
 KEYS = st.sampled_from(
     [
@@ -419,7 +421,11 @@ JOB_PATHS = st.sampled_from(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
-    st.lists(st.tuples(JOB_PATHS, HOSTILE_JSON), max_size=4),
+    st.lists(
+        st.tuples(JOB_PATHS, st.one_of(ODD_NUMBER, ODD_TEXT, HOSTILE_JSON)),
+        min_size=1,
+        max_size=4,
+    ),
     st.sampled_from(["json", "raw"]),
 )
 def test_generated_stores_give_a_report_or_our_error(

@@ -495,7 +495,7 @@ TIME_VALUE = st.one_of(
 )
 @given(
     st.sampled_from(["--at", "--every", "--cron", "--stagger", "--catch-up"]),
-    TIME_VALUE,
+    st.one_of(TIME_VALUE, st.sampled_from(["1ms", "999ms", "0.5s", "1s", ".9s"])),
     st.lists(CRON_ITEM, min_size=5, max_size=6).map(" ".join),
     st.sampled_from([None, "UTC", "Europe/Berlin", "Nowhere/Else", "", "../etc"]),
 )
@@ -517,5 +517,5 @@ def test_generated_times_give_a_reminder_or_our_error(
     assert result.exit_code in (0, 64, 65), (args, result.stderr)
     assert "Traceback" not in result.stderr
     if result.exit_code == 0:
-        added = json.loads(_invoke(["list", "--all", "--json"], clock).stdout)
-        assert added
+        (added,) = json.loads(_invoke(["list", "--all", "--json"], clock).stdout)
+        assert added["schedule"].get("everyMs", 1000) >= 1000

@@ -519,3 +519,36 @@ def test_generated_times_give_a_reminder_or_our_error(
     if result.exit_code == 0:
         added = json.loads(result.stdout)
         assert added["schedule"].get("everyMs", 1000) >= 1000
+
+
+# -- run: the exit code says whether trying again may help ----------------------
+
+
+def _config(home: Path, api: Any) -> None:
+    from tests.fake_bot_api import TOKEN
+
+    (home / "config.toml").write_text(
+        f'[telegram]\nbot_token = "{TOKEN}"\napi_base_url = "{api.base_url}"\n'
+        'read_timeout = 2\nconnect_timeout = 2\n[delivery]\ndeadline = "1s"\n'
+    )
+
+
+def test_run_exits_75_when_telegram_is_down_and_69_when_it_refuses(
+    home: Path, telegram: Any
+) -> None:
+    """`run` against a 502 exits 75 (try later); against a blocked chat 69, once."""
+    from tests.fake_bot_api import BAD_GATEWAY
+
+    _config(home, telegram)
+    run = Cli()
+    run("add", "--name", "down", "--every", "1h", "--message", "m", "--to", "7")
+    run("add", "--name", "blocked", "--every", "1h", "--message", "m", "--to", "8")
+    telegram.chat_faults[7] = BAD_GATEWAY
+    telegram.blocked_chats.add(8)
+    down = run("run", "down", code=75)
+    assert "Try `reminders run" in down.stderr
+    blocked = run("run", "blocked", code=69)
+    assert "Forbidden: bot was blocked by the user" in blocked.stderr
+    assert "Forbidden: Forbidden:" not in blocked.stderr
+    (shown,) = [r for r in run.json("list") if r["name"] == "blocked"]
+    assert shown["state"]["lastError"] == "Forbidden: bot was blocked by the user"

@@ -312,6 +312,14 @@ def list_reminders(ctx: AppContext, *, include_disabled: bool) -> list[Reminder]
         return ctx.store.all(conn, include_disabled=include_disabled)
 
 
+def list_rows(
+    ctx: AppContext, *, include_disabled: bool, limit: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """Stored rows for a listing, soonest first, and how many there are in all."""
+    with ctx.store.read() as conn:
+        return ctx.store.listing(conn, include_disabled=include_disabled, limit=limit)
+
+
 def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
     now_ms = ctx.now_ms()
     with ctx.store.write() as conn:

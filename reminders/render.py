@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from reminders.schema import AtSchedule, CronSchedule, EverySchedule, Reminder, Run
+from reminders.schema import Reminder, Run, iso_to_ms
 from reminders.timeparse import format_duration
 
 
@@ -35,25 +36,34 @@ def relative(ms: int | None, now_ms: int) -> str:
 
 
 def schedule_text(reminder: Reminder, zone: str) -> str:
-    schedule = reminder.schedule
-    if isinstance(schedule, AtSchedule):
-        return f"at {instant(schedule.at_ms, zone)}"
-    if isinstance(schedule, EverySchedule):
-        return f"every {format_duration(schedule.everyMs)}"
-    assert isinstance(schedule, CronSchedule)
-    text = f"cron {schedule.expr} ({schedule.tz or zone})"
-    if schedule.staggerMs:
-        text += f" stagger {format_duration(schedule.staggerMs)}"
+    return schedule_json_text(reminder.schedule.model_dump(exclude_none=True), zone)
+
+
+def schedule_json_text(schedule: dict[str, Any], zone: str) -> str:
+    """A schedule as stored (OpenClaw JSON), in words."""
+    kind = schedule.get("kind")
+    if kind == "at":
+        return f"at {instant(iso_to_ms(schedule['at']), zone)}"
+    if kind == "every":
+        return f"every {format_duration(schedule['everyMs'])}"
+    text = f"cron {schedule.get('expr')} ({schedule.get('tz') or zone})"
+    if schedule.get("staggerMs"):
+        text += f" stagger {format_duration(schedule['staggerMs'])}"
     return text
 
 
 def target_text(reminder: Reminder) -> str:
     delivery = reminder.delivery
-    if delivery is None or delivery.mode == "none":
+    return target_json_text(None if delivery is None else delivery.model_dump())
+
+
+def target_json_text(delivery: dict[str, Any] | None) -> str:
+    """A delivery as stored (OpenClaw JSON), as the chat it goes to."""
+    if delivery is None or delivery.get("mode") == "none":
         return "(no delivery)"
-    text = delivery.to or "?"
-    if delivery.threadId is not None:
-        text += f" thread {delivery.threadId}"
+    text = str(delivery.get("to") or "?")
+    if delivery.get("threadId") is not None:
+        text += f" thread {delivery['threadId']}"
     return text
 
 

@@ -426,6 +426,36 @@ class Store:
         )
         return [row_to_reminder(row) for row in rows]
 
+    def listing(
+        self, db: Db, *, include_disabled: bool, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Raw rows for `list`, soonest first, at most `limit` of them (None: all),
+        and how many there are in all. The scheduled ones come off the
+        next_run_at_ms index, so a first screen costs the same at any size."""
+        where = "" if include_disabled else "AND enabled = :yes"
+        columns = "id, name, enabled, schedule, delivery, state, next_run_at_ms"
+        params: dict[str, Any] = {"yes": True, "limit": -1 if limit is None else limit}
+        rows = db.rows(
+            f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NOT NULL "  # noqa: S608
+            f"{where} ORDER BY next_run_at_ms, created_at_ms LIMIT :limit",
+            params,
+        )
+        if limit is None or len(rows) < limit:
+            params["limit"] = -1 if limit is None else limit - len(rows)
+            rows += db.rows(
+                f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NULL "  # noqa: S608
+                f"{where} ORDER BY created_at_ms LIMIT :limit",
+                params,
+            )
+        total = db.value(
+            f"SELECT count(*) FROM reminders WHERE 1 = 1 {where}",  # noqa: S608
+            {"yes": True},
+        )
+        for row in rows:
+            for column in ("schedule", "delivery", "state"):
+                row[column] = _load(row[column])
+        return rows, int(total or 0)
+
     def schedule_page(self, db: Db, after_id: str, limit: int) -> list[dict[str, Any]]:
         """What the daemon's jobs need of enabled reminders with ids after `after_id`,
         in id order: raw columns, for paging through many reminders fast."""

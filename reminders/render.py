@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,15 +17,29 @@ def instant(ms: int | None, zone: str) -> str:
     if ms is None:
         return "-"
     try:
-        moment = datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(zone))
+        moment = datetime.fromtimestamp(ms / 1000, tz=_zone(zone))
     except (ValueError, OverflowError, OSError):  # beyond the years 1 to 9999
         return f"{ms} ms (out of range)"
-    offset = moment.strftime("%z")
-    offset = f"{offset[:3]}:{offset[3:]}"
-    abbreviation = moment.strftime("%Z")
-    # Zones without a lettered abbreviation (it would read "-03") show their name.
-    name = abbreviation if abbreviation[:1].isalpha() else zone
-    return f"{moment:%Y-%m-%d %H:%M:%S} {name} ({offset})"
+    suffix = _suffix(zone, moment.utcoffset(), moment.tzname())
+    return moment.isoformat(" ", "seconds")[:19] + suffix
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=256)
+def _suffix(zone: str, offset: timedelta | None, abbreviation: str | None) -> str:
+    """' CEST (+02:00)': the zone's abbreviation, or its name when the abbreviation
+    has no letters (it would read "-03"), and the offset."""
+    seconds = int((offset or timedelta()).total_seconds())
+    sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}" + (f"{secs:02d}" if secs else "")
+    name = abbreviation if (abbreviation or "")[:1].isalpha() else zone
+    return f" {name} ({text})"
 
 
 def relative(ms: int | None, now_ms: int) -> str:
@@ -68,19 +83,11 @@ def target_json_text(delivery: dict[str, Any] | None) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(header) for header in headers]
-    for row in rows:
-        widths = [
-            max(width, len(cell)) for width, cell in zip(widths, row, strict=True)
-        ]
-    lines = [
-        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
-    ]
-    for row in rows:
-        lines.append(
-            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        )
-    return "\n".join(lines)
+    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (headers, *rows)
+    )
 
 
 def run_status(run: Run) -> str:

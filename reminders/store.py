@@ -235,6 +235,19 @@ def reminder_to_row(reminder: Reminder) -> dict[str, Any]:
 
 
 def row_to_reminder(row: dict[str, Any]) -> Reminder:
+    try:
+        return _row_to_reminder(row)
+    except ValueError as exc:  # pydantic's ValidationError
+        # A failureAlert stored before it was validated on write: it could never
+        # have worked, so the reminder loads without it rather than not at all.
+        options = _load(row["options"]) or {}
+        if "failureAlert" not in str(exc) or "failureAlert" not in options:
+            raise
+        options.pop("failureAlert")
+        return _row_to_reminder({**row, "options": _dump(options)})
+
+
+def _row_to_reminder(row: dict[str, Any]) -> Reminder:
     if isinstance(row["schedule"], str):
         return Reminder.model_validate_json(_reminder_json(row))
     data: dict[str, Any] = {

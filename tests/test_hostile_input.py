@@ -552,3 +552,19 @@ def test_run_exits_75_when_telegram_is_down_and_69_when_it_refuses(
     assert "Forbidden: Forbidden:" not in blocked.stderr
     (shown,) = [r for r in run.json("list") if r["name"] == "blocked"]
     assert shown["state"]["lastError"] == "Forbidden: bot was blocked by the user"
+
+
+def test_a_stored_failure_alert_from_before_validation_does_not_block_loading(
+    home: Path, run: Cli
+) -> None:
+    """A bad failureAlert already in the database is ignored, the reminder still loads."""
+    added = run.json(
+        "add", "--name", "old", "--every", "1h", "--message", "m", "--to", "1"
+    )
+    with sqlite3.connect(home / "reminders.db") as conn:
+        conn.execute(
+            "UPDATE reminders SET options = ? WHERE id = ?",
+            (json.dumps({"failureAlert": {"after": "twice"}}), added["id"]),
+        )
+    assert run.json("show", "old")["name"] == "old"
+    assert "failureAlert" not in run.json("list")[0]

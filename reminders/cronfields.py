@@ -40,14 +40,24 @@ _RANGE = re.compile(r"^([0-9A-Za-z]+)-([0-9A-Za-z]+)(?:/([0-9]+))?$")
 _STEP = re.compile(r"^(\*|[0-9A-Za-z]+)/([0-9]+)$")
 
 
-def normalise(fields: list[str], expr: str) -> list[str]:
+def normalise(fields: list[str], expr: str, *, strict: bool = True) -> list[str]:
     """The fields with one-value ranges rewritten; ScheduleError for what croner
-    refuses (a backward range, a step wider than its field)."""
+    refuses (a backward range, a step wider than its field). With strict=False
+    (a schedule stored before these were refused) such items pass through to
+    croniter as before, so a stored reminder keeps firing as it did."""
     specs = FIELDS if len(fields) == 6 else FIELDS[1:]
-    return [
-        ",".join(_item(item, spec, expr) for item in field.split(","))
-        for field, spec in zip(fields, specs, strict=True)
-    ]
+    items = []
+    for field, spec in zip(fields, specs, strict=True):
+        parts = []
+        for item in field.split(","):
+            try:
+                parts.append(_item(item, spec, expr))
+            except ScheduleError:
+                if strict:
+                    raise
+                parts.append(item)
+        items.append(",".join(parts))
+    return items
 
 
 def _value(text: str, spec: tuple[str, int, int], upper: bool) -> int | None:

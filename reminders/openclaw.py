@@ -248,7 +248,7 @@ def read_runs(runs_dir: Path | None, job_id: str) -> Iterator[dict[str, Any]]:
         return
     try:
         data = jsonread.read_bytes(path)
-    except ImportFormatError:
+    except (ImportFormatError, NotFound):  # history is a bonus: skip what won't read
         return
     for line in data.decode("utf-8", errors="replace").splitlines():
         try:

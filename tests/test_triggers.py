@@ -451,3 +451,13 @@ def test_sunday_at_the_top_of_a_range_is_seven() -> None:
         "2026-01-03T09:00:00+00:00",
         "2026-01-04T09:00:00+00:00",
     ]
+
+
+def test_a_stored_backward_range_keeps_firing_as_before() -> None:
+    """A schedule stored before backward ranges were refused still has fire times."""
+    times = cron_times("0 22-1 * * *", "UTC", "2026-01-01T00:30:00+00:00", 3)
+    assert times == [
+        "2026-01-01T01:00:00+00:00",
+        "2026-01-01T22:00:00+00:00",
+        "2026-01-01T23:00:00+00:00",
+    ]

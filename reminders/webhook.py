@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -151,6 +152,7 @@ class _Try:
     failures: int = 0
     first_failure: float | None = None
     last_error: tuple[str, str] = ("NetworkError", "no answer")
+    answered: int | None = None  # the status of this attempt, once its head is in
 
 
 class WebhookSender:
@@ -215,14 +217,22 @@ class WebhookSender:
         timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s / 2))
         if self._tls is None:  # built off the event loop, so no send waits for it
             self._tls = await asyncio.to_thread(httpx.create_ssl_context)
+
+        async def answered(response: httpx.Response) -> None:
+            state.answered = response.status_code
+
         async with httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, verify=self._tls
+            timeout=timeout,
+            follow_redirects=False,
+            verify=self._tls,
+            event_hooks={"response": [answered]},
         ) as client:
             while True:
                 await self.limiter.wait(state.host)
+                state.answered = None
                 try:
                     wait = await self._attempt(client, state, url, msg_id, body)
-                except httpx.InvalidURL as exc:
+                except (httpx.InvalidURL, UnicodeError) as exc:  # a bad IDNA host
                     raise ValidationError(
                         f"The webhook URL of {reminder.name!r} cannot be used ({exc})."
                     ) from None
@@ -243,21 +253,19 @@ class WebhookSender:
         import httpx
 
         number = len(state.attempts) + 1
-        head = b""
+        # httpx times each phase; this bounds the whole request, so a receiver
+        # that answers a byte at a time cannot hold a run.
+        ends = asyncio.get_running_loop().time() + self.timeout_s
         try:
-            # httpx times each phase; this bounds the whole request, so a receiver
-            # that answers a byte at a time cannot hold a run.
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout_at(ends):
                 request = client.build_request(
                     "POST", url, content=body, headers=self.headers(msg_id, body)
                 )
                 response = await client.send(request, stream=True)
-                try:
-                    if not response.is_success:
-                        head = await _read_head(response)
-                finally:
-                    await response.aclose()
         except (httpx.RequestError, TimeoutError) as exc:
+            if state.answered is not None:  # a 3xx whose Location httpx cannot parse
+                state.attempts.append(f"{number}: HTTP {state.answered}")
+                raise self._refused(state, state.answered, "", None) from None
             maybe_sent = _maybe_sent(exc)
             what = _describe(exc, self.timeout_s)
             state.attempts.append(f"{number}: {what}")
@@ -266,13 +274,19 @@ class WebhookSender:
                 raise self._ambiguous(state, what) from None
             state.last_error = ("NetworkError", what)
             return self._backoff(state)
+        try:  # the status is in: a body cut short or dribbled out does not undo it
+            head = b"" if response.is_success else await _read_head(response, ends)
+        finally:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # a socket to drop, not a wait
+                    await response.aclose()
         status = response.status_code
         state.attempts.append(f"{number}: HTTP {status}")
         log.info("webhook to %s, attempt %d: HTTP %d", state.host, number, status)
         if 200 <= status < 300:
             return WebhookResult(status, state.host, state.attempts)
         text = _snippet(head)
-        if status == 429 or status >= 500:
+        if status == 429 or 500 <= status < 600:
             state.last_error = (f"HTTP{status}", _status_text(status, text))
             asked = _retry_after(response.headers.get("retry-after"), self.clock)
             return max(asked or 0.0, self._backoff(state))  # at least as asked
@@ -341,13 +355,20 @@ def _failure(message: str, state: _Try, **kind: Any) -> DeliveryFailure:
     return DeliveryFailure(message, attempts=list(state.attempts), **kind)
 
 
-async def _read_head(response: httpx.Response) -> bytes:
-    """The start of the answer's body (enough for an error text), however big it is."""
+async def _read_head(response: httpx.Response, ends: float) -> bytes:
+    """The start of the answer's body (enough for an error text), however big it is,
+    as much of it as came before the connection broke or the request's time ran out."""
+    import httpx
+
     head = b""
-    async for chunk in response.aiter_raw():
-        head += chunk
-        if len(head) >= _READ_AT_MOST:
-            break
+    try:
+        async with asyncio.timeout_at(ends):
+            async for chunk in response.aiter_raw():
+                head += chunk
+                if len(head) >= _READ_AT_MOST:
+                    break
+    except (httpx.HTTPError, TimeoutError):
+        pass
     return head[:_READ_AT_MOST]
 
 
@@ -387,7 +408,7 @@ def _retry_after(value: str | None, clock: Any) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not str.isdigit alone: it takes "²"
         return float(text)
     try:
         moment = parsedate_to_datetime(text)

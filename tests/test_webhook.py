@@ -21,7 +21,7 @@ from reminders.clock import FakeClock, SystemClock
 from reminders.schema import Reminder, Run
 from reminders.webhook import WebhookSender
 from tests.conftest import Cli, Setup, db_rows, wait_until
-from tests.fake_webhook import DROP, Answer, FakeWebhook, Slow
+from tests.fake_webhook import DROP, Answer, Cut, FakeWebhook, Slow
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 NOW_MS = 1795514400000  # 2026-11-24T10:00:00Z
@@ -411,3 +411,66 @@ def test_an_agent_can_add_a_webhook_reminder_through_the_cron_tool(home: Path) -
     )
     assert added["delivery"] == {"mode": "webhook", "to": url}
     assert refused.startswith("Error: 'x' is not a webhook URL")
+
+
+def test_retry_after_that_is_no_plain_number_is_ignored(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A Retry-After of "²" (a digit to str.isdigit, not to float) is not a wait:
+    the 429 is retried after the usual backoff and the run is sent."""
+    configure(home)
+    hook.script = [Answer(429, headers={"retry-after": "²"}), Answer(200)]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id)
+    assert done["status"] == "sent" and "1: HTTP 429; 2: HTTP 200" in done["note"]
+
+
+def test_a_refusal_whose_body_is_cut_off_still_fails_at_once(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A 400 that hangs up halfway through its body is still a 400: failed at once
+    with what came of the body, not retried as a broken connection."""
+    configure(home)
+    hook.script = [Cut(400, b"no such hook")]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == "HTTP400"
+    assert done["errorText"] == "HTTP 400: no such hook"
+    assert len(hook.requests) == 1
+
+
+@pytest.mark.parametrize("status", [600, 999])
+def test_a_status_past_599_is_refused_not_retried(
+    run: Cli, home: Path, hook: FakeWebhook, status: int
+) -> None:
+    """Only 429 and 500-599 ask for a retry; a status HTTP does not define fails."""
+    configure(home)
+    hook.script = [Answer(status, b"what")]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == f"HTTP{status}"
+    assert len(hook.requests) == 1
+
+
+def test_a_redirect_to_a_broken_location_is_refused_not_retried(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A 302 whose Location is not a URL is still a redirect: failed at once."""
+    configure(home)
+    hook.script = [Answer(302, headers={"location": "http://[::1"})]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == "HTTP302"
+    assert "not followed" in done["errorText"]
+    assert len(hook.requests) == 1
+
+
+def test_a_host_name_that_is_not_valid_idna_fails_the_run(run: Cli, home: Path) -> None:
+    """`xn--zz.com` looks like a host name but no IDNA codec takes it: the run
+    fails with a line naming the fix, instead of staying `sending`."""
+    configure(home)
+    reminder_id = add_webhook(run, "https://xn--zz.com/hook")
+    result = run("run", reminder_id, code=None)
+    assert result.exit_code != 70 and "--webhook URL" in result.stderr
+    [done] = run.json("runs", reminder_id)
+    assert done["status"] == "failed" and done["errorClass"] == "NoTarget"

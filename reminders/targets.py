@@ -87,6 +87,17 @@ def parse_target(to: str | int | None, thread_id: str | int | None = None) -> Ta
 # -- webhook targets ----------------------------------------------------------------
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_SHOWN_CHARS = 120
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages may quote it: without `user:password@` (never echoed),
+    and cut short when it is long."""
+    text = _USERINFO.sub(r"\1***@", url)
+    if len(text) > _SHOWN_CHARS:
+        text = text[: _SHOWN_CHARS - 1] + "…"
+    return text
 
 
 def parse_webhook_url(url: str | None) -> str:
@@ -99,14 +110,15 @@ def parse_webhook_url(url: str | None) -> str:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         parts = None
+    shown = shown_url(text)
     if parts is None or parts.scheme.lower() not in ("http", "https"):
         raise ValidationError(
-            f"{text!r} is not a webhook URL. Give an http:// or https:// URL, "
+            f"{shown!r} is not a webhook URL. Give an http:// or https:// URL, "
             "such as --webhook https://example.com/hooks/reminders."
         )
     if not parts.hostname or any(ch.isspace() for ch in text):
         raise ValidationError(
-            f"{text!r} has no host or contains spaces. Give a full URL, such as "
+            f"{shown!r} has no host or contains spaces. Give a full URL, such as "
             "https://example.com/hooks/reminders."
         )
     return text
@@ -136,7 +148,7 @@ def webhook_warning(url: str) -> str | None:
         return None  # not a URL at all: parse_webhook_url says why
     if parts.scheme.lower() == "http" and host and not is_loopback_host(host):
         return (
-            f"{url} uses plain http to another machine: the reminder text travels "
-            "unencrypted. Use https:// if the receiver offers it."
+            f"{shown_url(url)} uses plain http to another machine: the reminder "
+            "text travels unencrypted. Use https:// if the receiver offers it."
         )
     return None

@@ -474,3 +474,34 @@ def test_a_host_name_that_is_not_valid_idna_fails_the_run(run: Cli, home: Path) 
     assert result.exit_code != 70 and "--webhook URL" in result.stderr
     [done] = run.json("runs", reminder_id)
     assert done["status"] == "failed" and done["errorClass"] == "NoTarget"
+
+
+def test_credentials_in_a_webhook_url_are_never_echoed(
+    run: Cli, home: Path, tmp_path: Path
+) -> None:
+    """`user:password@` in a URL stays out of every error and warning that quotes
+    the URL (add, import), and a 10,000-character URL is quoted cut short."""
+    base = ("add", "--every", "1h", "--message", "m")
+    bad = run(*base, "--webhook", "http://bob:hunter2@[::1", code=65)
+    spaced = run(*base, "--webhook", "https://bob:hunter2@ex ample.com/h", code=65)
+    plain = run(*base, "--webhook", "http://bob:hunter2@example.com/h")
+    assert "not a webhook URL" in bad.stderr and "has no host" in spaced.stderr
+    assert "plain http" in plain.stderr and "***@example.com" in plain.stderr
+    long = run(*base, "--webhook", "ftp://bob:hunter2@x.com/" + "a" * 10_000, code=65)
+    assert len(long.stderr) < 400
+    job = {
+        "id": "0a1b2c3d-0000-4000-8000-000000000001",
+        "name": "hook",
+        "enabled": True,
+        "createdAtMs": NOW_MS,
+        "schedule": {"kind": "every", "everyMs": 3_600_000},
+        "payload": {"kind": "systemEvent", "text": "m"},
+        "delivery": {"mode": "webhook", "to": "https://bob:hunter2@ex ample.com/h"},
+        "state": {},
+    }
+    store = tmp_path / "jobs.json"
+    store.write_text(json.dumps({"version": 1, "jobs": [job]}))
+    imported = run("import", str(store), "--json", code=None)
+    assert "has no host" in imported.stdout + imported.stderr
+    for result in (bad, spaced, plain, long, imported):
+        assert "hunter2" not in result.stdout + result.stderr

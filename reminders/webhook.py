@@ -215,18 +215,22 @@ class WebhookSender:
         # Connecting gets less than the whole request's time, so a host that does
         # not answer is known not to have the reminder (safe to retry).
         timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s / 2))
-        if self._tls is None:  # built off the event loop, so no send waits for it
-            self._tls = await asyncio.to_thread(httpx.create_ssl_context)
 
         async def answered(response: httpx.Response) -> None:
             state.answered = response.status_code
 
-        async with httpx.AsyncClient(
-            timeout=timeout,
-            follow_redirects=False,
-            verify=self._tls,
-            event_hooks={"response": [answered]},
-        ) as client:
+        try:  # both read the environment: SSL_CERT_FILE/_DIR, *_PROXY
+            if self._tls is None:  # built off the event loop, so no send waits for it
+                self._tls = await asyncio.to_thread(httpx.create_ssl_context)
+            client = httpx.AsyncClient(
+                timeout=timeout,
+                follow_redirects=False,
+                verify=self._tls,
+                event_hooks={"response": [answered]},
+            )
+        except (OSError, ImportError, ValueError) as exc:
+            raise _unusable_environment(state, exc) from None
+        async with client:
             while True:
                 await self.limiter.wait(state.host)
                 state.answered = None
@@ -345,6 +349,20 @@ class WebhookSender:
             text=text,
             permanent=True,
         )
+
+
+def _unusable_environment(state: _Try, exc: Exception) -> DeliveryFailure:
+    text = (
+        f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS]
+        + "; check the SSL_CERT_FILE, SSL_CERT_DIR and *_PROXY variables"
+    )
+    return _failure(
+        f"No webhook can be sent from this environment ({text} it runs with).",
+        state,
+        error_class="Environment",
+        text=text,
+        permanent=False,
+    )
 
 
 def _failure(message: str, state: _Try, **kind: Any) -> DeliveryFailure:

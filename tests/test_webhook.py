@@ -505,3 +505,37 @@ def test_credentials_in_a_webhook_url_are_never_echoed(
     assert "has no host" in imported.stdout + imported.stderr
     for result in (bad, spaced, plain, long, imported):
         assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+        ("SSL_CERT_FILE", "not-a-certificate.pem"),
+        ("ALL_PROXY", "socks5://127.0.0.1:1"),
+    ],
+)
+def test_an_unusable_tls_or_proxy_environment_fails_the_run(
+    run: Cli,
+    home: Path,
+    hook: FakeWebhook,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+) -> None:
+    """A CA file that is missing or holds no certificate, or a proxy httpx cannot
+    use: the run fails with a line naming the variables, and the next run (the
+    environment fixed) is sent."""
+    configure(home)
+    reminder_id = add_webhook(run, hook.url())
+    if not value.startswith(("/", "socks5:")):  # a file that holds no certificate
+        (home / value).write_text("not a certificate\n")
+        value = str(home / value)
+    monkeypatch.setenv(name, value)
+    result = run("run", reminder_id, code=69)
+    assert "SSL_CERT_FILE" in result.stderr
+    [done] = run.json("runs", reminder_id)
+    assert done["status"] == "failed" and done["errorClass"] == "Environment"
+    monkeypatch.delenv(name)
+    run("run", reminder_id)
+    assert run.json("runs", reminder_id)[0]["status"] == "sent"

@@ -539,3 +539,66 @@ def test_an_unusable_tls_or_proxy_environment_fails_the_run(
     monkeypatch.delenv(name)
     run("run", reminder_id)
     assert run.json("runs", reminder_id)[0]["status"] == "sent"
+
+
+def webhook_config(setup: Setup, secret: str = SECRET, **extra: str) -> None:
+    """Set the daemon's webhook secret and other [delivery] keys, replacing any
+    value the config file has for them."""
+    config = setup.home / "config.toml"
+    values = {"webhook_secret": f'"{secret}"', **extra}
+    kept = [
+        line
+        for line in config.read_text().splitlines()
+        if line.split(" = ")[0] not in values
+    ]
+    at = kept.index("[delivery]") + 1
+    kept[at:at] = [f"{key} = {value}" for key, value in values.items()]
+    config.write_text("\n".join(kept) + "\n")
+
+
+@pytest.mark.slow
+def test_sigterm_mid_send_finishes_the_run_before_the_daemon_stops(
+    setup: Setup, hook: FakeWebhook
+) -> None:
+    """SIGTERM while a receiver holds the request: the daemon waits for the send,
+    resends once after the attempt times out (same webhook-id), records the run
+    sent and exits 0."""
+    webhook_config(setup, webhook_timeout="2")
+    hook.script = [Slow(60)]
+    daemon = setup.start()
+    added = setup.cli_json(
+        "add", "--at", "2s", "--message", "m", "--webhook", hook.url()
+    )
+    wait_until(lambda: hook.requests, timeout=20)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    [run] = setup.runs(added["id"])
+    assert run["status"] == "sent" and "1: no answer within 2s" in run["note"]
+    held, resent = hook.requests
+    assert held.headers["webhook-id"] == resent.headers["webhook-id"]
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_receiver_that_never_answers_stops_and_resends_once(
+    setup: Setup, hook: FakeWebhook
+) -> None:
+    """A receiver that outlasts the stop grace: the daemon still exits 0, leaves
+    the run `sending`, and the next start resends it once with the same id."""
+    webhook_config(setup, webhook_timeout="120", deadline='"5m"')
+    hook.script = [Slow(120)]
+    daemon = setup.start()
+    added = setup.cli_json(
+        "add", "--at", "2s", "--message", "m", "--webhook", hook.url()
+    )
+    wait_until(lambda: hook.requests, timeout=20)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=60) == 0
+    assert [r["status"] for r in setup.runs(added["id"])] == ["sending"]
+    second = setup.start()
+    finished = lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"]  # noqa: E731
+    [run] = wait_until(finished, timeout=20)
+    assert run["status"] == "sent" and "resent after the daemon stopped" in run["note"]
+    held, resent = hook.requests
+    assert held.headers["webhook-id"] == resent.headers["webhook-id"]
+    second.signal(signal.SIGTERM)
+    assert second.wait() == 0

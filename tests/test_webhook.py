@@ -602,3 +602,54 @@ def test_sigterm_with_a_receiver_that_never_answers_stops_and_resends_once(
     assert held.headers["webhook-id"] == resent.headers["webhook-id"]
     second.signal(signal.SIGTERM)
     assert second.wait() == 0
+
+
+@pytest.mark.slow
+def test_sighup_changes_the_secret_for_the_next_sends_and_a_bad_one_is_refused(
+    setup: Setup, hook: FakeWebhook
+) -> None:
+    """A reload with a malformed secret is refused (the daemon keeps signing with
+    the old one); a reload with a new secret signs what fires next, while a send
+    already in flight finishes."""
+    other = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
+    webhook_config(setup)
+    hook.script = [Slow(3)]
+    daemon = setup.start()
+
+    def add(at: str) -> str:
+        added = setup.cli_json(
+            "add", "--at", at, "--message", at, "--webhook", hook.url()
+        )
+        return str(added["id"])
+
+    first = add("2s")
+    wait_until(lambda: hook.requests, timeout=20)
+    webhook_config(setup, secret="whsec_not*base64")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("config not reloaded")
+    webhook_config(setup)  # for the CLI, which refuses the bad file too
+    second = add("1s")
+    wait_until(lambda: len(hook.requests) == 2, timeout=20)
+    webhook_config(setup, secret=other)
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("configuration reloaded")
+    third = add("1s")
+    wait_until(lambda: len(hook.requests) == 3, timeout=20)
+    for ref in (first, second, third):
+        [run] = wait_until(
+            lambda ref=ref: [r for r in setup.runs(ref) if r["status"] != "sending"],
+            timeout=20,
+        )
+        assert run["status"] == "sent", run
+    signed_with = [
+        SECRET
+        if verify(SECRET, r.headers, r.body)
+        else other
+        if verify(other, r.headers, r.body)
+        else None
+        for r in hook.requests
+    ]
+    assert signed_with == [SECRET, SECRET, other]
+    assert "not*base64" not in daemon.log and SECRET[6:] not in daemon.log
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0

@@ -180,6 +180,7 @@ class WebhookSender:
         self.limiter = HostLimiter(rate)
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self._tls: Any = None  # one TLS context for every request (it takes ~0.1 s)
+        self._tls_lock = asyncio.Lock()
 
     def __repr__(self) -> str:  # never show the secret
         signed = "signed" if self._secret else "unsigned"
@@ -202,6 +203,17 @@ class WebhookSender:
             headers["webhook-signature"] = sign(self._secret, msg_id, stamp, body)
         return headers
 
+    async def _tls_context(self) -> Any:
+        """The TLS context, built once off the event loop: a burst of first sends
+        waits for one build instead of filling the thread pool (which the
+        database's reads and writes share) with one build each."""
+        import httpx
+
+        async with self._tls_lock:
+            if self._tls is None:
+                self._tls = await asyncio.to_thread(httpx.create_ssl_context)
+        return self._tls
+
     async def deliver(self, reminder: Reminder, run: Run) -> WebhookResult:
         """POST the run's event until a 2xx; raise DeliveryFailure otherwise, or
         ValidationError when the reminder's URL is not usable."""
@@ -220,12 +232,10 @@ class WebhookSender:
             state.answered = response.status_code
 
         try:  # both read the environment: SSL_CERT_FILE/_DIR, *_PROXY
-            if self._tls is None:  # built off the event loop, so no send waits for it
-                self._tls = await asyncio.to_thread(httpx.create_ssl_context)
             client = httpx.AsyncClient(
                 timeout=timeout,
                 follow_redirects=False,
-                verify=self._tls,
+                verify=await self._tls_context(),
                 event_hooks={"response": [answered]},
             )
         except (OSError, ImportError, ValueError) as exc:

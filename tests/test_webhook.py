@@ -298,35 +298,61 @@ def test_a_bad_secret_is_a_config_error(run: Cli, home: Path) -> None:
     assert "webhook_secret" in result.stderr and "not*base64" not in result.stderr
 
 
+def reminder(hook: FakeWebhook, number: int) -> tuple[Reminder, Run]:
+    """Webhook reminder `r<number>` to the receiver, and a run of it being sent."""
+    item = Reminder.model_validate(
+        {
+            "id": f"r{number}",
+            "name": "r",
+            "createdAtMs": NOW_MS,
+            "updatedAtMs": NOW_MS,
+            "schedule": {"kind": "every", "everyMs": 60_000},
+            "payload": {"kind": "systemEvent", "text": "x"},
+            "delivery": {"mode": "webhook", "to": hook.url()},
+        }
+    )
+    run = Run(id=number, reminderId=item.id, scheduledForMs=NOW_MS, status="sending")
+    return item, run
+
+
 def test_requests_to_one_host_are_paced(hook: FakeWebhook) -> None:
     """With a rate of 3 a second, the fourth request to a host waits for the
     first one's second to pass: the burst is spread out, not refused. (Arrivals are
     timed at the receiver, so the first request's connection set-up is allowed for.)"""
     sender = WebhookSender(SECRET, clock=SystemClock(), rate=3)
 
-    def reminder(number: int) -> tuple[Reminder, Run]:
-        item = Reminder.model_validate(
-            {
-                "id": f"r{number}",
-                "name": "r",
-                "createdAtMs": NOW_MS,
-                "updatedAtMs": NOW_MS,
-                "schedule": {"kind": "every", "everyMs": 60_000},
-                "payload": {"kind": "systemEvent", "text": "x"},
-                "delivery": {"mode": "webhook", "to": hook.url()},
-            }
-        )
-        run = Run(
-            id=number, reminderId=item.id, scheduledForMs=NOW_MS, status="sending"
-        )
-        return item, run
-
     async def burst() -> None:
-        await asyncio.gather(*(sender.deliver(*reminder(n)) for n in range(4)))
+        await asyncio.gather(*(sender.deliver(*reminder(hook, n)) for n in range(4)))
 
     asyncio.run(burst())
     starts = sorted(request.at for request in hook.requests)
     assert len(starts) == 4 and starts[3] - starts[0] >= 0.5
+
+
+def test_a_burst_of_first_sends_builds_one_tls_context(
+    hook: FakeWebhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty webhooks going out at once share one TLS context: each build takes a
+    worker thread for ~0.1 s, and the database's reads and writes (Telegram's
+    claims and records among them) wait behind every one of them."""
+    import httpx
+
+    built: list[object] = []
+    real = httpx.create_ssl_context
+
+    def counted() -> object:
+        built.append(real())
+        return built[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    sender = WebhookSender(SECRET, clock=SystemClock(), rate=100)
+
+    async def burst() -> list[int]:
+        sends = (sender.deliver(*reminder(hook, n)) for n in range(20))
+        return [result.status for result in await asyncio.gather(*sends)]
+
+    assert asyncio.run(burst()) == [200] * 20
+    assert len(hook.requests) == 20 and len(built) == 1
 
 
 @pytest.mark.slow

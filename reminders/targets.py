@@ -89,6 +89,8 @@ def parse_target(to: str | int | None, thread_id: str | int | None = None) -> Ta
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 _SHOWN_CHARS = 120
+# A host (and port) that is or holds an IP literal, or looks like an IPv4 address.
+_ODD_HOST = re.compile(r"[\[\]]|^[0-9.]+(?::|$)")
 
 
 def shown_url(url: str) -> str:
@@ -121,7 +123,25 @@ def parse_webhook_url(url: str | None) -> str:
             f"{shown!r} has no host or contains spaces. Give a full URL, such as "
             "https://example.com/hooks/reminders."
         )
+    host = parts.netloc.rpartition("@")[2]
+    if not (text.isascii() and text.isprintable()) or _ODD_HOST.search(host):
+        _check_sendable(text, shown)
     return text
+
+
+def _check_sendable(url: str, shown: str) -> None:
+    """What urlsplit lets through but the HTTP client refuses (an IDNA name no
+    codec takes, an IP literal out of range, a control character): asked of the
+    client itself, and only for such URLs, since importing it takes ~0.1 s."""
+    import httpx
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError(
+            f"{shown!r} cannot be sent to ({exc}). Give the host as a plain "
+            "name or IP address, such as https://example.com/hooks/reminders."
+        ) from None
 
 
 def is_loopback_host(host: str | None) -> bool:

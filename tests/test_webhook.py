@@ -502,6 +502,28 @@ def test_a_host_name_that_is_not_valid_idna_fails_the_run(run: Cli, home: Path) 
     assert done["status"] == "failed" and done["errorClass"] == "NoTarget"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://☃.example/hook",
+        "https://bob:hunter2@exa\u200bmple.com/hook",
+        "http://1.2.3.999/hook",
+        "http://[::1]b/hook",
+        "https://example.com/ho\x00ok",
+    ],
+)
+def test_add_refuses_a_url_the_client_cannot_send_to(
+    run: Cli, home: Path, url: str
+) -> None:
+    """URLs that urlsplit takes but no request can be made to are refused at add
+    (exit 65, nothing stored), not left to fail at every run."""
+    before = db_rows(home)
+    base = ("add", "--every", "1h", "--message", "m")
+    result = run(*base, "--webhook", url, code=65)
+    assert "cannot be sent to" in result.stderr and "hunter2" not in result.stderr
+    assert db_rows(home) == before
+
+
 def test_credentials_in_a_webhook_url_are_never_echoed(
     run: Cli, home: Path, tmp_path: Path
 ) -> None:

@@ -381,8 +381,7 @@ def test_slow_receiver_does_not_delay_telegram(setup: Setup, hook: FakeWebhook) 
     [request] = hook.requests
     assert request.at < messages["a second later"]
     assert request.answered_at is None  # still waiting for the slow receiver
-    finished = lambda: [r for r in setup.runs(slow["id"]) if r["status"] != "sending"]  # noqa: E731
-    [run] = wait_until(finished, timeout=30)
+    run = finished_run(setup, slow["id"], timeout=30)
     assert run["status"] == "sent" and "answered HTTP 200" in run["note"]
     assert request.answered_at is not None
     assert max(messages.values()) < request.answered_at
@@ -391,29 +390,31 @@ def test_slow_receiver_does_not_delay_telegram(setup: Setup, hook: FakeWebhook) 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop", ["kill", "sigterm"])
 def test_send_cut_off_by_a_crash_is_resent_with_the_same_id(
-    setup: Setup, hook: FakeWebhook
+    setup: Setup, hook: FakeWebhook, stop: str
 ) -> None:
-    """The daemon is killed while a receiver holds the request; on restart the run
-    is resent once, with the same webhook-id and body, and recorded sent."""
-    config = setup.home / "config.toml"
-    config.write_text(
-        config.read_text().replace(
-            "[delivery]\n", f'[delivery]\nwebhook_secret = "{SECRET}"\n'
-        )
-    )
-    hook.script = [Slow(60)]
+    """The daemon is killed, or told to stop and the receiver outlasts the stop
+    grace, while the receiver holds the request: a SIGTERM still exits 0; on
+    restart the run is resent once, with the same webhook-id and body, and
+    recorded sent."""
+    webhook_config(setup, webhook_timeout="120", deadline='"5m"')
+    hook.script = [Slow(120)]
     first = setup.start()
     added = setup.cli_json(
         "add", "--at", "2s", "--message", "m", "--webhook", hook.url()
     )
     wait_until(lambda: hook.requests, timeout=20)
-    first.proc.kill()
-    first.wait()
+    if stop == "kill":
+        first.proc.kill()
+        first.wait()
+    else:
+        first.signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0
+    assert [r["status"] for r in setup.runs(added["id"])] == ["sending"]
     second = setup.start()
     wait_until(lambda: len(hook.requests) == 2, timeout=20)
-    finished = lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"]  # noqa: E731
-    [run] = wait_until(finished, timeout=20)
+    run = finished_run(setup, added["id"])
     assert run["status"] == "sent" and "resent after the daemon stopped" in run["note"]
     held, resent = hook.requests
     assert held.headers["webhook-id"] == resent.headers["webhook-id"]
@@ -589,6 +590,13 @@ def test_an_unusable_tls_or_proxy_environment_fails_the_run(
     assert run.json("runs", reminder_id)[0]["status"] == "sent"
 
 
+def finished_run(setup: Setup, ref: str, timeout: float = 20) -> dict[str, Any]:
+    """The reminder's one run, once it is no longer `sending`."""
+    done = lambda: [r for r in setup.runs(ref) if r["status"] != "sending"]  # noqa: E731
+    [run] = wait_until(done, timeout=timeout)
+    return dict(run)
+
+
 def webhook_config(setup: Setup, secret: str = SECRET, **extra: str) -> None:
     """Set the daemon's webhook secret and other [delivery] keys, replacing any
     value the config file has for them."""
@@ -627,32 +635,6 @@ def test_sigterm_mid_send_finishes_the_run_before_the_daemon_stops(
 
 
 @pytest.mark.slow
-def test_sigterm_with_a_receiver_that_never_answers_stops_and_resends_once(
-    setup: Setup, hook: FakeWebhook
-) -> None:
-    """A receiver that outlasts the stop grace: the daemon still exits 0, leaves
-    the run `sending`, and the next start resends it once with the same id."""
-    webhook_config(setup, webhook_timeout="120", deadline='"5m"')
-    hook.script = [Slow(120)]
-    daemon = setup.start()
-    added = setup.cli_json(
-        "add", "--at", "2s", "--message", "m", "--webhook", hook.url()
-    )
-    wait_until(lambda: hook.requests, timeout=20)
-    daemon.signal(signal.SIGTERM)
-    assert daemon.wait(timeout=60) == 0
-    assert [r["status"] for r in setup.runs(added["id"])] == ["sending"]
-    second = setup.start()
-    finished = lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"]  # noqa: E731
-    [run] = wait_until(finished, timeout=20)
-    assert run["status"] == "sent" and "resent after the daemon stopped" in run["note"]
-    held, resent = hook.requests
-    assert held.headers["webhook-id"] == resent.headers["webhook-id"]
-    second.signal(signal.SIGTERM)
-    assert second.wait() == 0
-
-
-@pytest.mark.slow
 def test_sighup_changes_the_secret_for_the_next_sends_and_a_bad_one_is_refused(
     setup: Setup, hook: FakeWebhook
 ) -> None:
@@ -684,11 +666,7 @@ def test_sighup_changes_the_secret_for_the_next_sends_and_a_bad_one_is_refused(
     third = add("1s")
     wait_until(lambda: len(hook.requests) == 3, timeout=20)
     for ref in (first, second, third):
-        [run] = wait_until(
-            lambda ref=ref: [r for r in setup.runs(ref) if r["status"] != "sending"],
-            timeout=20,
-        )
-        assert run["status"] == "sent", run
+        assert finished_run(setup, ref)["status"] == "sent"
     signed_with = [
         SECRET
         if verify(SECRET, r.headers, r.body)

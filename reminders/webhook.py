@@ -52,6 +52,7 @@ _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 30.0
 _READ_AT_MOST = 4096  # bytes of an answer's body kept, for the error text
 _PRUNE_HOSTS_AT = 1024
+_RETRY_AFTER_CAP_S = 1e9  # past any deadline; keeps "9" * 400 from becoming inf
 
 
 # -- secrets and signatures ---------------------------------------------------------
@@ -301,8 +302,10 @@ class WebhookSender:
             return WebhookResult(status, state.host, state.attempts)
         text = _snippet(head)
         if status == 429 or 500 <= status < 600:
-            state.last_error = (f"HTTP{status}", _status_text(status, text))
             asked = _retry_after(response.headers.get("retry-after"), self.clock)
+            if asked is not None and asked > self.deadline_s:  # why it gives up now
+                text = f"asked to wait {asked:.0f}s" + (f"; {text}" if text else "")
+            state.last_error = (f"HTTP{status}", _status_text(status, text))
             return max(asked or 0.0, self._backoff(state))  # at least as asked
         raise self._refused(state, status, text, response.headers.get("location"))
 
@@ -437,7 +440,7 @@ def _retry_after(value: str | None, clock: Any) -> float | None:
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():  # not str.isdigit alone: it takes "²"
-        return float(text)
+        return min(float(text), _RETRY_AFTER_CAP_S)
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError):

@@ -452,6 +452,21 @@ def test_retry_after_that_is_no_plain_number_is_ignored(
     assert done["status"] == "sent" and "1: HTTP 429; 2: HTTP 200" in done["note"]
 
 
+@pytest.mark.parametrize("wait", ["1000000000", "9" * 400])
+def test_a_retry_after_past_the_deadline_fails_at_once_saying_so(
+    run: Cli, home: Path, hook: FakeWebhook, wait: str
+) -> None:
+    """A 429 asking for a wait longer than delivery.deadline is not waited for:
+    the run fails at once (to be tried at the next run) and says what was asked."""
+    configure(home)
+    hook.script = [Answer(503, b"busy", headers={"retry-after": wait})]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == "HTTP503"
+    assert done["errorText"].startswith("HTTP 503: asked to wait ")
+    assert done["errorText"].endswith("s; busy") and len(hook.requests) == 1
+
+
 def test_a_refusal_whose_body_is_cut_off_still_fails_at_once(
     run: Cli, home: Path, hook: FakeWebhook
 ) -> None:

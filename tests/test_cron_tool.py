@@ -109,6 +109,8 @@ def test_refusals_are_one_line_and_change_nothing(home: Path) -> None:
             {"action": "update", "jobId": kept["id"], "patch": {"name": " "}},
             {"action": "remove"},
             {"action": "runs", "jobId": kept["id"], "limit": 500},
+            {"action": "runs", "jobId": kept["id"], "limit": 0},
+            {"action": "run", "jobId": kept["id"], "runMode": "sideways"},
             {"action": "wake", "text": "hi"},
             {"action": "explode"},
         ]
@@ -118,6 +120,7 @@ def test_refusals_are_one_line_and_change_nothing(home: Path) -> None:
         assert "\n" not in reply and "Traceback" not in reply
     assert "webhook" in replies[0] and "discord" in replies[1]
     assert "Invalid time 'soonish'" in replies[5]
+    assert "limit" in replies[11] and "runMode 'sideways'" in replies[12]
     assert db_rows(home) == before
 
 

@@ -31,6 +31,7 @@ RUN_STATUS = {
     "missed": "skipped",
 }
 RUNS_LIMIT = 200
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 def call(ctx: AppContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +242,11 @@ def _schedule(spec: ReminderSpec, schedule: dict[str, Any]) -> None:
         spec.every = f"{_int(schedule.get('everyMs'), 'schedule.everyMs')}ms"
         if schedule.get("anchorMs") is not None:
             spec.anchor_ms = _int(schedule["anchorMs"], "schedule.anchorMs")
+            if not 0 <= spec.anchor_ms <= LAST_MS:
+                raise ValidationError(
+                    f"schedule.anchorMs {spec.anchor_ms} is not a time: give epoch "
+                    "ms from 0 to 253402300799999 (the end of year 9999)."
+                )
     elif kind == "cron":
         spec.cron = _text(schedule.get("expr", schedule.get("cron")), "schedule.expr")
         spec.tz = tz

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import Field
 from pydantic import ValidationError as ArgumentError
@@ -129,7 +129,9 @@ class _Server(MCPServer):
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            if isinstance(exc.__cause__, ArgumentError):
+            if not isinstance(exc, UnexpectedToolError) and isinstance(
+                exc.__cause__, ArgumentError
+            ):
                 return _error(_argument_line(name, exc.__cause__))
             raise
 

@@ -112,6 +112,9 @@ class Daemon:
         self.reload_requested = False
         self.inflight: set[asyncio.Task[Any]] = set()
         self.firing: set[str] = set()
+        self.recovering: set[str] = set()  # reminders whose `sending` run is resent
+        self._firers: list[Firer] = []
+        self._closers: set[asyncio.Task[None]] = set()
         self.resync: set[str] = set()
         self.last_tick = monotonic()
         self.started_ms = ctx.now_ms()
@@ -129,6 +132,8 @@ class Daemon:
     # -- the job target --------------------------------------------------------
 
     async def fire(self, reminder_id: str) -> None:
+        if reminder_id in self.recovering:
+            return  # its job is synced again once its recovery ends
         task = asyncio.current_task()
         if task is not None:
             self.inflight.add(task)
@@ -159,7 +164,6 @@ class Daemon:
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
         await self._start_sender()
         self.firer = self._make_firer()
-        await self.firer.recover()
         self._write_meta_start()
         self._start_scheduler()
         self.revision = await asyncio.to_thread(self._last_revision)
@@ -167,6 +171,9 @@ class Daemon:
         if self.rewritten > CHECKPOINT_AFTER_ROWS:
             await asyncio.to_thread(self._checkpoint)
         release_memory()  # the rebuild's pages are garbage now
+        stuck = await asyncio.to_thread(self.firer.stuck_runs)
+        self.recovering = {run.reminderId for run in stuck}
+        self.firing |= self.recovering
         self.scheduler.resume()
         self._install_signals()
         sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
@@ -176,6 +183,10 @@ class Daemon:
             self.rewritten,
             self.store.label,
         )
+        if stuck:
+            log.info("recovering %d runs left sending by a stop mid-send", len(stuck))
+        for run in stuck:
+            self._track(asyncio.create_task(self._recover(self.firer, run)))
         watchdog = sdnotify.watchdog_interval_s()
         last_beat = 0.0
         while not self.stop_event.is_set():
@@ -204,7 +215,21 @@ class Daemon:
         await self.shutdown()
         return 0
 
-    async def _start_sender(self) -> None:
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+
+    async def _recover(self, firer: Firer, run: Any) -> None:
+        """Resend or close one run a stop mid-send left `sending`, beside firing."""
+        try:
+            await firer.recover_run(run)
+        finally:
+            self.recovering.discard(run.reminderId)
+            self.firing.discard(run.reminderId)
+            self.resync.add(run.reminderId)
+            self.poke.set()
+
+    async def _start_sender(self, limiter: Any = None) -> None:
         from reminders.delivery import make_sender
 
         settings = self.ctx.settings
@@ -216,7 +241,7 @@ class Daemon:
                 "then restart the daemon (or send it SIGHUP).",
                 self.ctx.paths.config,
             )
-        self.sender = make_sender(settings)
+        self.sender = make_sender(settings, limiter=limiter)
         try:
             await self.sender.start()
         except TransientError as exc:
@@ -225,9 +250,11 @@ class Daemon:
             log.warning("%s The daemon goes on and retries at each send.", exc)
 
     def _make_firer(self) -> Firer:
-        return make_firer(
+        firer = make_firer(
             self.store, self.sender, self.ctx.settings, self.ctx.clock, self.started_ms
         )
+        self._firers.append(firer)
+        return firer
 
     def _start_scheduler(self) -> None:
         from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -287,10 +314,26 @@ class Daemon:
         old = self.ctx.settings
         self.ctx.settings = settings
         if settings.telegram != old.telegram or settings.delivery != old.delivery:
-            await self.sender.close()
-            await self._start_sender()
+            # Sends in flight keep the old sender until they finish; one limiter
+            # paces old and new alike.
+            old_sender = self.sender
+            await self._start_sender(limiter=old_sender.limiter)
+            self._close_when_idle(old_sender)
         self.firer = self._make_firer()
         log.info("configuration reloaded from %s", self.ctx.paths.config)
+
+    def _close_when_idle(self, sender: Any) -> None:
+        """Close `sender` once the sends running now (which may use it) are done."""
+        busy = set(self.inflight)
+
+        async def close() -> None:
+            if busy:
+                await asyncio.wait(busy)
+            await sender.close()
+
+        task = asyncio.create_task(close())
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
 
     def _clock_jumped(self) -> bool:
         """True when wall time moved unlike monotonic time (suspend, clock set)."""
@@ -302,10 +345,21 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
+        if self.sender is not None:
+            # Sends still waiting for their turn give up at once; a request on
+            # the wire gets STOP_GRACE_S to finish.
+            self.sender.limiter.close()
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=STOP_GRACE_S)
+        released = 0
+        for firer in self._firers:
+            released += await asyncio.to_thread(firer.release_stopped)
+        if released:
+            log.info("%d reminders not sent yet will fire again on start", released)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._closers:
+            await asyncio.wait(set(self._closers), timeout=STOP_GRACE_S)
         if self.sender is not None:
             await self.sender.close()
         if self._data_version_conn is not None:

@@ -109,11 +109,11 @@ def test_reply_that_is_not_a_delivery_fails_without_ambiguity(name: str) -> None
 
 
 def test_trickled_reply_is_cut_off_by_the_request_deadline() -> None:
-    """One byte a second never trips read_timeout; the whole-request deadline
+    """One byte a second never trips a 2 s read_timeout; the whole-request deadline
     (connect + 2 x read timeout) ends the attempt as ambiguous."""
     with FakeBotApi(poison="trickle") as api:
         started = time.monotonic()
-        failure = send_fails(api, on_ambiguous="skip")
+        failure = send_fails(api, on_ambiguous="skip", read_timeout=2)
         assert time.monotonic() - started < BOUND_S
         assert (failure.ambiguous, failure.error_class) == (True, "TimedOut")
         assert len(api.calls()) == 1 and api.texts() == ["pills"]
@@ -224,7 +224,8 @@ def test_recovery_never_raises_and_closes_every_run(home: Path, name: str) -> No
     the reason, and moves on to the next run."""
     store = stuck_runs(home, 2)
     with FakeBotApi(poison=name) as api:
-        runs = recover(store, api)
+        # a read timeout above the trickle's pace, which it never trips
+        runs = recover(store, api, read_timeout=2 if name == "trickle" else 0.5)
         assert api.calls()  # each run was resent
     assert {run.status for run in runs} == {"failed"}
     assert {run.errorClass for run in runs} <= {"StrangeReply", "TimedOut"}

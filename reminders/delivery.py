@@ -380,6 +380,7 @@ class TelegramSender:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self.limiter = limiter or RateLimiter()
         self._bot: Bot | None = None
+        self._starting = asyncio.Lock()
         self._redact = _RedactToken(self._token)
 
     async def __aenter__(self) -> TelegramSender:
@@ -442,7 +443,8 @@ class TelegramSender:
         delay = 1.0
         while True:
             try:
-                await self.start()
+                async with self._starting:  # one Bot, however many sends wait
+                    await self.start()
                 return
             except ConfigError as exc:
                 raise DeliveryFailure(

@@ -381,6 +381,8 @@ class TelegramSender:
         self.limiter = limiter or RateLimiter()
         self._bot: Bot | None = None
         self._starting = asyncio.Lock()
+        self._start_tries = 0
+        self._start_error: ConfigError | TransientError | None = None
         self._redact = _RedactToken(self._token)
 
     async def __aenter__(self) -> TelegramSender:
@@ -443,8 +445,7 @@ class TelegramSender:
         delay = 1.0
         while True:
             try:
-                async with self._starting:  # one Bot, however many sends wait
-                    await self.start()
+                await self._start_once()
                 return
             except ConfigError as exc:
                 raise DeliveryFailure(
@@ -460,6 +461,24 @@ class TelegramSender:
                     ) from None
             await self.limiter.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+    async def _start_once(self) -> None:
+        """start(), one at a time: sends that waited while another one tried take
+        its failure instead of each trying again (a thousand sends after a crash,
+        Telegram down, would otherwise queue a thousand getMe calls)."""
+        tried = self._start_tries
+        async with self._starting:
+            if self._bot is not None:
+                return
+            if self._start_tries != tried and self._start_error is not None:
+                raise self._start_error
+            self._start_tries += 1
+            try:
+                await self.start()
+            except (ConfigError, TransientError) as exc:
+                self._start_error = exc
+                raise
+            self._start_error = None
 
     def _hide_token_from_logs(self) -> None:
         """httpx logs every request URL at INFO and python-telegram-bot logs its base

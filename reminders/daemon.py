@@ -115,6 +115,7 @@ class Daemon:
         self.recovering: set[str] = set()  # reminders whose `sending` run is resent
         self._firers: list[Firer] = []
         self._closers: set[asyncio.Task[None]] = set()
+        self._retired: list[Any] = []  # senders replaced by a reload
         self.resync: set[str] = set()
         self.last_tick = monotonic()
         self.started_ms = ctx.now_ms()
@@ -331,6 +332,7 @@ class Daemon:
                 await asyncio.wait(busy)
             await sender.close()
 
+        self._retired.append(sender)
         task = asyncio.create_task(close())
         self._closers.add(task)
         task.add_done_callback(self._closers.discard)
@@ -358,10 +360,11 @@ class Daemon:
             log.info("%d reminders not sent yet will fire again on start", released)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self._closers:
-            await asyncio.wait(set(self._closers), timeout=STOP_GRACE_S)
-        if self.sender is not None:
-            await self.sender.close()
+        for closer in list(self._closers):  # the grace is spent: close them now
+            closer.cancel()
+        for sender in [*self._retired, self.sender]:
+            if sender is not None:
+                await sender.close()
         if self._data_version_conn is not None:
             self._data_version_conn.close()
         log.info("daemon stopped")

@@ -17,6 +17,7 @@ from reminders.delivery import DeliveryFailure, SendResult, TelegramSender
 from reminders.errors import TransientError
 from reminders.firing import RESENDING, Firer
 from reminders.migrate import open_store
+from reminders.ratelimit import Limits, RateLimiter
 from reminders.schema import Reminder, Run, ms_to_iso
 from reminders.store import Store, sqlite_url
 from reminders.targets import parse_target
@@ -267,3 +268,33 @@ def test_recovery_marks_a_run_before_resending_it(home: Path) -> None:
         [run] = recover(store, api)
     assert seen == [RESENDING]
     assert (run.status, run.errorClass) == ("sent", None)
+
+
+# -- stopping mid-burst -------------------------------------------------------------
+
+
+def test_closing_the_limiter_stops_queued_sends_before_they_go_out() -> None:
+    """Sends queued behind the overall window fail as Stopped (nothing sent) when
+    the limiter closes; the ones already sent stay sent."""
+    with FakeBotApi() as api:
+
+        async def main() -> list[Any]:
+            limiter = RateLimiter(Limits(overall=(2, 1.0)))
+            async with sender_for(api, limiter=limiter) as sender:
+                sends = [
+                    asyncio.ensure_future(sender.send(parse_target(str(500 + n)), "b"))
+                    for n in range(6)
+                ]
+                await asyncio.sleep(0.5)  # two went out; four wait for the window
+                limiter.close()
+                return await asyncio.wait_for(
+                    asyncio.gather(*sends, return_exceptions=True), BOUND_S
+                )
+
+        outcomes = asyncio.run(main())
+        sent = [o for o in outcomes if isinstance(o, SendResult)]
+        stopped = [o for o in outcomes if isinstance(o, DeliveryFailure)]
+        assert len(sent) == len(api.messages()) == 2
+        assert [(f.error_class, f.ambiguous, f.sent_ids) for f in stopped] == [
+            ("Stopped", False, [])
+        ] * 4

@@ -14,30 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Daemon, now_ms, reminder
+from common import Daemon
 
-from reminders.migrate import open_store
-from reminders.schema import ms_to_iso
-from reminders.store import sqlite_url
 from tests.fake_bot_api import TOKEN
-
-
-def stuck_runs(home: Path, count: int) -> None:
-    store = open_store(sqlite_url(home / "reminders.db"))
-    created = now_ms() - 60_000
-    with store.write() as conn:
-        for i in range(count):
-            schedule = {"kind": "at", "at": ms_to_iso(created)}
-            item = reminder(f"stuck {i}", schedule, 700_000 + i, created, created)
-            store.save(conn, item, created)
-            store.insert_run(
-                conn,
-                reminder_id=item.id,
-                scheduled_for_ms=created,
-                status="sending",
-                started_at_ms=created,
-            )
-    store.close()
+from tests.test_poison import stuck_runs
 
 
 def sending(home: Path) -> int:
@@ -56,7 +36,7 @@ def recovery(count: int, deadline_s: int) -> str:
             f'[general]\ntimezone = "UTC"\n[telegram]\nbot_token = "{TOKEN}"\n'
             f'api_base_url = "{down}"\n[delivery]\ndeadline = "{deadline_s}s"\n'
         )
-        stuck_runs(home, count)
+        stuck_runs(home, count).close()
         daemon = Daemon(home)
         try:
             ready_s = daemon.wait_ready()

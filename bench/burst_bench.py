@@ -78,6 +78,37 @@ def _worst_window(arrivals: list[float], width: float) -> float:
     return worst
 
 
+def stop_mid_burst(count: int) -> str:
+    """SIGTERM once 100 of `count` reminders (to `count` chats) have arrived: how
+    long the daemon takes to exit, and what it leaves behind."""
+    import sqlite3
+
+    with tempfile.TemporaryDirectory() as tmp, FakeBotApi() as api:
+        home = Path(tmp)
+        write_config(home, api)
+        daemon = Daemon(home)
+        try:
+            daemon.wait_ready()
+            add_one_shots(home, [now_ms() + 3000] * count, chat_base=800_000)
+            while len(api.messages()) < 100:
+                time.sleep(0.05)
+            daemon.proc.terminate()
+            signalled, at_signal = time.monotonic(), len(api.calls())
+            code = daemon.proc.wait(timeout=300)
+            took = time.monotonic() - signalled
+        finally:
+            daemon.stop()
+        with sqlite3.connect(home / "reminders.db") as conn:
+            sending = conn.execute(
+                "SELECT count(*) FROM runs WHERE status = 'sending'"
+            ).fetchone()[0]
+        return (
+            f"SIGTERM mid-burst ({count} due at once, {at_signal} sent): exit {code} "
+            f"after {took:.2f}s; {len(api.calls()) - at_signal} requests after the "
+            f"signal; {sending} runs left sending (the service allows 60 s)"
+        )
+
+
 def lane_upkeep(lanes: int) -> str:
     """Microseconds per new lane while every lane is busy (a burst to `lanes`
     chats, all queued): the cost the limiter pays to keep its lane table small."""
@@ -96,9 +127,11 @@ def lane_upkeep(lanes: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--stop-count", type=int, default=20_000)
     args = parser.parse_args()
     for lanes in (1_000, 20_000, 100_000):
         print(lane_upkeep(lanes), flush=True)
+    print(stop_mid_burst(args.stop_count), flush=True)
     print(burst(args.count, args.count), flush=True)
     print(burst(20, 1), flush=True)
 

@@ -347,6 +347,8 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
+        for firer in self._firers:
+            firer.stopping = True  # fires queued for a database thread claim nothing
         if self.sender is not None:
             # Sends still waiting for their turn give up at once; a request on
             # the wire gets STOP_GRACE_S to finish.

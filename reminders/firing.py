@@ -178,6 +178,7 @@ class Firer:
         self.alerts = alerts or AlertPolicy(after=0)
         # Claims to undo as the daemon stops: (run, whether it was a resend).
         self.released: list[tuple[Run, bool]] = []
+        self.stopping = False  # the daemon is stopping: claim nothing more
 
     # -- scheduled fires -------------------------------------------------------
 
@@ -192,6 +193,8 @@ class Firer:
     def _claim_scheduled(
         self, reminder_id: str, now: int
     ) -> tuple[Reminder, Run] | None:
+        if self.stopping:  # queued before the stop: leave it for the next start
+            return None
         with self.store.write() as conn:
             reminder = self.store.get(conn, reminder_id)
             if reminder is None:

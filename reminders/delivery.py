@@ -343,6 +343,7 @@ class _Send:
     migrated: bool = False
     failures: int = 0  # in a row, for the backoff
     maybe_sent: bool = False  # an attempt of the current part may have arrived
+    asked_wait: float = 0.0  # the lane pause (retry_after) before the next turn
     first_failure: float | None = None
 
 
@@ -588,6 +589,7 @@ class TelegramSender:
         while True:
             try:
                 async with self.limiter.turn(state.chat) as turn:
+                    self._credit_queueing(state, turn.waited)
                     try:
                         message_id = await self._request(state, part, silent, previews)
                     except TelegramError as exc:
@@ -663,6 +665,7 @@ class TelegramSender:
             wait = retry_after_seconds(exc)
             self.limiter.pause(state.chat, wait)  # the chat's lane waits it out
             self._check_deadline(state, exc, wait)
+            state.asked_wait = wait
         elif isinstance(exc, ChatMigrated) and not state.migrated:
             result.warnings.append(
                 f"Chat {state.chat} became supergroup {exc.new_chat_id}; sent there. "
@@ -711,6 +714,14 @@ class TelegramSender:
         state.failures += 1
         ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (state.failures - 1))
         return self._rng.uniform(ceiling / 2, ceiling)
+
+    @staticmethod
+    def _credit_queueing(state: _Send, waited: float) -> None:
+        """Time spent queued behind other chats' sends (a burst) does not count
+        against the deadline: only the wait this send asked for does."""
+        if state.first_failure is not None:
+            state.first_failure += max(0.0, waited - state.asked_wait)
+        state.asked_wait = 0.0
 
     def _check_deadline(self, state: _Send, exc: TelegramError, wait: float) -> None:
         """Give up (temporarily) if waiting `wait` more seconds passes the deadline."""

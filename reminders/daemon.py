@@ -298,8 +298,19 @@ class Daemon:
     def request_stop(self) -> None:
         log.info("stopping: finishing sends in flight")
         sdnotify.notify("STOPPING=1")
+        # At once, not when the main loop next gets round to shutdown(): that
+        # may wait behind thousands of claims queued for the database threads.
+        self._stop_sending()
         self.stop_event.set()
         self.poke.set()
+
+    def _stop_sending(self) -> None:
+        """Claim nothing more; sends still waiting for their turn give up at once
+        (a request on the wire gets STOP_GRACE_S to finish)."""
+        for firer in self._firers:
+            firer.stopping = True
+        if self.sender is not None:
+            self.sender.limiter.close()
 
     def request_reload(self) -> None:
         self.reload_requested = True
@@ -347,12 +358,7 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
-        for firer in self._firers:
-            firer.stopping = True  # fires queued for a database thread claim nothing
-        if self.sender is not None:
-            # Sends still waiting for their turn give up at once; a request on
-            # the wire gets STOP_GRACE_S to finish.
-            self.sender.limiter.close()
+        self._stop_sending()
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=STOP_GRACE_S)
         released = 0

@@ -10,7 +10,12 @@ from typing import Any
 from reminders import triggers
 from reminders.clock import Clock, SystemClock
 from reminders.config import Paths, Settings, database_url, default_timezone
-from reminders.errors import ReminderNotFound, ScheduleError, ValidationError
+from reminders.errors import (
+    ReminderNotFound,
+    ScheduleError,
+    UsageError,
+    ValidationError,
+)
 from reminders.schema import (
     AgentTurnPayload,
     AtSchedule,
@@ -18,13 +23,15 @@ from reminders.schema import (
     Delivery,
     EverySchedule,
     Reminder,
+    Run,
     SystemEventPayload,
+    check_text_length,
     ms_to_iso,
     parse_reminder,
 )
 from reminders.store import Store
-from reminders.targets import parse_target
-from reminders.timeparse import parse_at, parse_duration
+from reminders.targets import parse_target, parse_webhook_url
+from reminders.timeparse import MIN_EVERY_MS, parse_at, parse_duration
 
 PAST_TOLERANCE_MS = 60_000
 MAX_AHEAD_MS = 10 * 366 * 86_400_000
@@ -69,6 +76,7 @@ class ReminderSpec:
     system_event: str | None = None
     channel: str | None = None
     to: str | None = None
+    webhook: str | None = None
     thread_id: str | None = None
     deliver: bool | None = None
     delete_after_run: bool | None = None
@@ -76,7 +84,21 @@ class ReminderSpec:
     silent: bool | None = None
     parse_mode: str | None = None
     catch_up: str | None = None
+    anchor_ms: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        """No flag given at all: nothing to change."""
+        return (
+            not self.exact
+            and not self.extra
+            and all(
+                getattr(self, name) is None
+                for name in self.__dataclass_fields__
+                if name not in ("exact", "extra")
+            )
+        )
 
     @property
     def schedule_flags(self) -> list[str]:
@@ -170,7 +192,14 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
             raise ScheduleError(f"--at {spec.at!r} is more than 10 years ahead.")
         return AtSchedule(at=ms_to_iso(at_ms))
     if spec.every is not None:
-        return EverySchedule(everyMs=parse_duration(spec.every), anchorMs=now_ms)
+        every_ms = parse_duration(spec.every)
+        if every_ms < MIN_EVERY_MS:
+            raise ScheduleError(
+                f"--every {spec.every!r} is shorter than the minimum of 1s. "
+                "Give 1s or more, such as 30s or 10m."
+            )
+        anchor = now_ms if spec.anchor_ms is None else spec.anchor_ms
+        return EverySchedule(everyMs=every_ms, anchorMs=anchor)
     expr = " ".join(str(spec.cron).split())
     triggers.validate_cron(expr)
     stagger = parse_duration(spec.stagger) if spec.stagger is not None else None
@@ -185,6 +214,7 @@ def _payload(spec: ReminderSpec) -> SystemEventPayload | AgentTurnPayload:
         )
     if not given[0].strip():
         raise ValidationError("The reminder text is empty. Pass the text to send.")
+    check_text_length(given[0])
     if spec.system_event is not None:
         return SystemEventPayload(text=spec.system_event)
     return AgentTurnPayload(message=str(spec.message))
@@ -198,9 +228,40 @@ def _check_channel(channel: str | None) -> None:
         )
 
 
-def _delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
+def _webhook_delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
+    """`--webhook URL`: POST the reminder there instead of sending it to a chat."""
+    chat_flags = {
+        "--to": spec.to,
+        "--thread-id": spec.thread_id,
+        "--channel": spec.channel,
+        "--announce" if spec.deliver else "--no-deliver": spec.deliver,
+    }
+    given = [flag for flag, value in chat_flags.items() if value is not None]
+    if given:
+        raise ValidationError(
+            f"--webhook cannot be combined with {', '.join(given)}: a reminder goes "
+            "either to a webhook or to a Telegram chat. Drop one of them."
+        )
+    kept = base.model_dump(exclude_none=True) if base else {}
+    for key in ("to", "threadId", "channel", "silent", "parseMode", "mode"):
+        kept.pop(key, None)
+    url = parse_webhook_url(spec.webhook)
+    return Delivery.model_validate({**kept, "mode": "webhook", "to": url})
+
+
+def _delivery(
+    spec: ReminderSpec, base: Delivery | None, default_to: str = ""
+) -> Delivery:
+    if spec.webhook is not None:
+        return _webhook_delivery(spec, base)
     _check_channel(spec.channel)
     delivery = base.model_copy() if base else Delivery()
+    if delivery.mode == "webhook":
+        if spec.to is None and spec.deliver is None and spec.thread_id is None:
+            parse_webhook_url(delivery.to)
+            return delivery  # an edit that leaves the webhook alone
+        # A chat given to a webhook reminder moves it back to Telegram.
+        delivery.mode, delivery.to = "announce", None
     if spec.deliver is not None:
         delivery.mode = "announce" if spec.deliver else "none"
     if spec.to is not None:
@@ -213,10 +274,12 @@ def _delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
         delivery.parseMode = spec.parse_mode or None  # type: ignore[assignment]
     delivery.channel = "telegram"
     if delivery.mode == "announce":
+        delivery.to = delivery.to or default_to.strip() or None
         if not delivery.to:
             raise ValidationError(
                 "Missing --to: say which Telegram chat gets this reminder "
-                "(for example --to 123456789), or pass --no-deliver."
+                "(for example --to 123456789), set delivery.default_to in the "
+                "config, or pass --no-deliver."
             )
         parse_target(delivery.to, delivery.threadId)
     elif spec.thread_id is not None:
@@ -248,7 +311,9 @@ def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
         "updatedAtMs": now_ms,
         "schedule": schedule.model_dump(exclude_none=True),
         "payload": payload.model_dump(exclude_none=True),
-        "delivery": _delivery(spec, None).model_dump(exclude_none=True),
+        "delivery": _delivery(spec, None, ctx.settings.delivery.default_to).model_dump(
+            exclude_none=True
+        ),
         "catchUpMs": parse_duration(spec.catch_up)
         if spec.catch_up is not None
         else None,
@@ -274,15 +339,38 @@ def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
     if conn is None:
         with ctx.store.read() as conn:
             return resolve(ctx, ref, conn)
+    if not ref.strip():
+        raise UsageError(
+            "The reminder id is empty. Give an id, a unique id prefix or a name "
+            "(`reminders list --all` shows them)."
+        )
     found = ctx.store.find(conn, ref.strip())
     if not found:
         raise ReminderNotFound(ref)
     if len(found) > 1:
-        ids = ", ".join(reminder.id for reminder in found[:5])
+        which = ", ".join(f"{r.id} ({r.name})" for r in found[:5])
         raise ValidationError(
-            f"{ref!r} matches {len(found)} reminders ({ids}). Use the full id."
+            f"{ref!r} matches {len(found)} reminders: {which}. Use the full id."
         )
     return found[0]
+
+
+def short_ids(ctx: AppContext, ids: list[str]) -> dict[str, str]:
+    """The shortest prefix by which each of `ids` can be named. Only each id's
+    neighbours in sorted order can share its prefix, so a screen costs the same
+    at any size."""
+    from reminders.render import shortest_prefixes
+    from reminders.store import MIN_ID_PREFIX
+
+    with ctx.store.read() as conn:
+        if len(ids) > 1_000:  # a long listing: one pass over every id is cheaper
+            known = set(ctx.store.ids(conn))
+        else:
+            known = set(ids)
+            for rid in ids:
+                known.update(ctx.store.id_neighbours(conn, rid))
+    prefixes = shortest_prefixes(list(known), MIN_ID_PREFIX)
+    return {rid: prefixes[rid] for rid in ids}
 
 
 def show(ctx: AppContext, ref: str) -> Reminder:
@@ -294,16 +382,29 @@ def list_reminders(ctx: AppContext, *, include_disabled: bool) -> list[Reminder]
         return ctx.store.all(conn, include_disabled=include_disabled)
 
 
+def list_rows(
+    ctx: AppContext, *, include_disabled: bool, limit: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """Stored rows for a listing, soonest first, and how many there are in all."""
+    with ctx.store.read() as conn:
+        return ctx.store.listing(conn, include_disabled=include_disabled, limit=limit)
+
+
 def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
+    if spec.is_empty:
+        raise UsageError(
+            "Nothing to change: give at least one flag, such as --name, --cron or "
+            "--to (`reminders edit --help` lists them)."
+        )
     now_ms = ctx.now_ms()
     with ctx.store.write() as conn:
         current = resolve(ctx, ref, conn)
         data = current.model_dump(exclude_none=True)
         schedule_changed = False
         if spec.schedule_flags:
-            data["schedule"] = _schedule(ctx, spec, now_ms).model_dump(
-                exclude_none=True
-            )
+            data["schedule"] = _keep_unnamed(
+                current, spec, _schedule(ctx, spec, now_ms)
+            ).model_dump(exclude_none=True)
             schedule_changed = True
         elif spec.tz is not None or spec.stagger is not None or spec.exact:
             data["schedule"] = _patch_cron(ctx, current, spec)
@@ -322,9 +423,9 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             data["deleteAfterRun"] = spec.delete_after_run
         if spec.catch_up is not None:
             data["catchUpMs"] = parse_duration(spec.catch_up)
-        data["delivery"] = _delivery(spec, current.delivery).model_dump(
-            exclude_none=True
-        )
+        data["delivery"] = _delivery(
+            spec, current.delivery, ctx.settings.delivery.default_to
+        ).model_dump(exclude_none=True)
         data.update(spec.extra)
         data["updatedAtMs"] = now_ms
         updated = parse_reminder(data)
@@ -332,10 +433,37 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             if schedule_changed and isinstance(updated.schedule, AtSchedule):
                 updated.state.lastRunAtMs = current.state.lastRunAtMs
             updated.state.nextRunAtMs = next_run(updated, ctx.default_tz, now_ms)
+            if _rearm(current, updated, schedule_changed):
+                updated.state.nextRunAtMs = now_ms
         elif not updated.enabled:
             updated.state.nextRunAtMs = None
         ctx.store.save(conn, updated, now_ms)
     return updated
+
+
+def _keep_unnamed(current: Reminder, spec: ReminderSpec, new: Any) -> Any:
+    """A new --cron keeps the zone and stagger it had unless --tz/--stagger/--exact say
+    otherwise: `edit` changes only what is named."""
+    old = current.schedule
+    if isinstance(new, CronSchedule) and isinstance(old, CronSchedule):
+        if spec.tz is None:
+            new.tz = old.tz
+        if spec.stagger is None and not spec.exact:
+            new.staggerMs = old.staggerMs
+    return new
+
+
+def _rearm(current: Reminder, updated: Reminder, schedule_changed: bool) -> bool:
+    """Enabling a one-shot whose delivery failed (no token yet, a bad chat) delivers
+    it again at once, late, instead of leaving it enabled with nothing to fire."""
+    return (
+        not schedule_changed
+        and not current.enabled
+        and updated.enabled
+        and isinstance(updated.schedule, AtSchedule)
+        and updated.state.nextRunAtMs is None
+        and current.state.lastRunStatus == "error"
+    )
 
 
 def _patch_cron(
@@ -368,3 +496,75 @@ def remove(ctx: AppContext, ref: str) -> Reminder:
         reminder = resolve(ctx, ref, conn)
         ctx.store.delete(conn, reminder.id, ctx.now_ms())
     return reminder
+
+
+# -- running and watching ------------------------------------------------------
+
+
+def run_history(ctx: AppContext, ref: str | None, limit: int) -> list[Run]:
+    """The latest runs, of one reminder (a deleted one keeps its history) or all."""
+    reminder_id, deleted = None, False
+    if ref:
+        try:
+            reminder_id = resolve(ctx, ref).id
+        except ReminderNotFound:
+            reminder_id, deleted = ref, True
+    with ctx.store.read() as conn:
+        history = ctx.store.runs(conn, reminder_id, limit=limit)
+    if deleted and not history:
+        raise ReminderNotFound(str(ref))
+    return history
+
+
+def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
+    """Deliver a reminder now without moving its schedule; the run as recorded."""
+    import asyncio
+
+    from reminders.delivery import make_sender
+    from reminders.firing import make_firer
+
+    reminder = resolve(ctx, ref)
+
+    async def go() -> Run:
+        sender: Any = make_sender(ctx.settings)
+        if reminder.webhook_url is None:  # a webhook reminder needs no bot
+            await sender.start()
+        try:
+            firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
+            return await firer.run_now(reminder)
+        finally:
+            await sender.close()
+
+    return reminder, asyncio.run(go())
+
+
+def daemon_state(ctx: AppContext) -> dict[str, Any]:
+    """Is a daemon running, what fires next, counts, recent failures."""
+    from reminders.config import bot_token, mask
+    from reminders.daemon import META_HEARTBEAT, META_PID, STALE_AFTER_S, daemon_alive
+
+    now = ctx.now_ms()
+    with ctx.store.read() as conn:
+        heartbeat = ctx.store.get_meta(conn, META_HEARTBEAT)
+        pid = ctx.store.get_meta(conn, META_PID)
+        counts = ctx.store.counts(conn)
+        next_due = ctx.store.next_due_at(conn)
+        runs = ctx.store.count_runs_since(conn, now - 86_400_000)
+        recent = [r for r in ctx.store.runs(conn, limit=200) if r.status == "failed"]
+    alive = daemon_alive(ctx)
+    beat_ms = int(heartbeat) if heartbeat else None
+    fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
+    state = "running" if alive and fresh else ("stale" if alive else "stopped")
+    return {
+        "daemon": state,
+        "pid": int(pid) if pid and alive else None,
+        "heartbeatMs": beat_ms,
+        "nextRunAtMs": next_due,
+        "reminders": counts,
+        "runsLast24h": runs,
+        "recentFailures": [r.model_dump(exclude_none=True) for r in recent[:5]],
+        "database": ctx.store.label,
+        "config": str(ctx.paths.config),
+        "botToken": mask(bot_token(ctx.settings)),
+        "timezone": ctx.default_tz,
+    }

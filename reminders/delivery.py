@@ -22,7 +22,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import quote
 
 import httpx
 from telegram import Bot, LinkPreviewOptions
@@ -40,6 +39,7 @@ from telegram.request import HTTPXRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
 from reminders.errors import EX_TEMPFAIL, EX_UNAVAILABLE, ConfigError, TransientError
+from reminders.logs import Redactor
 from reminders.ratelimit import RateLimiter, Stopped
 from reminders.targets import Target
 
@@ -307,28 +307,6 @@ def _quiet_retry_after_warning() -> None:
     )
 
 
-class _RedactToken(logging.Filter):
-    """Replace the bot token in log records (httpx logs URLs, which contain it)."""
-
-    def __init__(self, token: str | None) -> None:
-        super().__init__()
-        self._forms = {form for form in (token, quote(token or "", safe="")) if form}
-
-    def scrub(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        if any(form in text for form in self._forms):
-            record.msg, record.args = self.scrub(text), ()
-        return True
-
-
 # -- the sender --------------------------------------------------------------------
 
 
@@ -384,7 +362,7 @@ class TelegramSender:
         self._starting = asyncio.Lock()
         self._start_tries = 0
         self._start_error: ConfigError | TransientError | None = None
-        self._redact = _RedactToken(self._token)
+        self._redact = Redactor([self._token or ""])
 
     async def __aenter__(self) -> TelegramSender:
         await self.start()
@@ -741,6 +719,8 @@ class TelegramSender:
     ) -> DeliveryFailure:
         error_class = type(exc).__name__
         text = self._scrub(exc.message)
+        if isinstance(exc, Forbidden):  # Telegram's text already starts "Forbidden: "
+            text = text.removeprefix("Forbidden: ")
         chat = state.chat
         if isinstance(exc, RetryAfter):
             text = f"Flood control: retry after {retry_after_seconds(exc):g}s"

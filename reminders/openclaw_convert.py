@@ -9,14 +9,19 @@ Refused with the reason.
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from reminders import triggers
 from reminders.errors import ImportFormatError, ReminderError
+from reminders.jsonread import MAX_SAFE_INT
 from reminders.openclaw import AGENT_FIELDS, INERT, SYSTEM_PAYLOADS, TELEGRAM, Refused
-from reminders.schema import ms_to_iso, parse_reminder, Reminder
-from reminders.targets import parse_target
+from reminders.schema import Reminder, check_text_length, ms_to_iso, parse_reminder
+from reminders.targets import parse_target, parse_webhook_url
+from reminders.timeparse import MIN_EVERY_MS
 
 _NAMESPACE = uuid.UUID("6f1c3a52-9d7e-4b0a-8c21-5e4f3d2b1a09")
 _SCHEDULE_KEYS = ("kind", "at", "atMs", "everyMs", "anchorMs", "expr", "cron", "tz",
@@ -29,6 +34,14 @@ _DELIVERY_KEYS = (
     "threadId",
     "bestEffortDeliver",
 )
+# Job fields a reminder keeps; any other top-level field is dropped, and said so.
+_KEPT = {
+    "id", "agentId", "sessionKey", "name", "description", "enabled", "deleteAfterRun",
+    "createdAtMs", "updatedAtMs", "schedule", "sessionTarget", "wakeMode", "payload",
+    "delivery", "failureAlert", "state",
+}  # fmt: skip
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+MAX_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _BOOLEANS = {
     "true": True,
     "false": False,
@@ -64,14 +77,21 @@ def _int(value: Any, where: Where, name: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise where.fail(name, f"should be a number, not {value!r}")
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value)
     if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > MAX_SAFE_INT:
+            raise where.fail(name, f"is out of range ({value:.6g})")
         return int(value)
-    if (
-        isinstance(value, str)
-        and value.strip().lstrip("-").replace(".", "", 1).isdigit()
-    ):
-        return int(float(value))
     raise where.fail(name, f"should be a number, not {value!r}")
+
+
+def _instant(value: Any, where: Where, name: str) -> int | None:
+    """Epoch milliseconds between 1970 and the year 9999."""
+    ms = _int(value, where, name)
+    if ms is not None and not 0 <= ms <= MAX_INSTANT_MS:
+        raise where.fail(name, f"is not a time between 1970 and 9999 ({ms})")
+    return ms
 
 
 def _text(value: Any, where: Where, name: str) -> str | None:
@@ -97,7 +117,6 @@ def normalise(row: Any, index: int) -> dict[str, Any]:
         digest = json.dumps(row, sort_keys=True, default=str)
         job["id"] = f"cron-{uuid.uuid5(_NAMESPACE, digest)}"
     job["id"] = str(job["id"])
-    job.pop("isolation", None)
     if "session" in job and "sessionTarget" not in job:
         job["sessionTarget"] = job.pop("session")
     job["schedule"] = _schedule(job, where)
@@ -110,7 +129,7 @@ def normalise(row: Any, index: int) -> dict[str, Any]:
     if job["deleteAfterRun"] is None and job["schedule"].get("kind") == "at":
         job["deleteAfterRun"] = True
     for key in ("createdAtMs", "updatedAtMs"):
-        job[key] = _int(job.get(key), where, key)
+        job[key] = _instant(job.get(key), where, key)
     for key in (
         "name",
         "description",
@@ -137,14 +156,17 @@ def _schedule(job: dict[str, Any], where: Where) -> dict[str, Any]:
     if "cron" in schedule and "expr" not in schedule:
         schedule["expr"] = schedule.pop("cron")
     if "atMs" in schedule:
-        at_ms = _int(schedule.pop("atMs"), where, "schedule.atMs")
+        at_ms = _instant(schedule.pop("atMs"), where, "schedule.atMs")
         schedule.setdefault("at", ms_to_iso(at_ms or 0))
     if not schedule.get("kind"):
         kinds = (("at", "at"), ("everyMs", "every"), ("expr", "cron"))
         schedule["kind"] = next((kind for key, kind in kinds if key in schedule), None)
-    for key in ("everyMs", "anchorMs", "staggerMs"):
+    for key in ("everyMs", "staggerMs"):
         if key in schedule:
             schedule[key] = _int(schedule[key], where, f"schedule.{key}")
+    if "anchorMs" in schedule:
+        anchor = schedule["anchorMs"]
+        schedule["anchorMs"] = _instant(anchor, where, "schedule.anchorMs")
     for key in ("at", "expr", "tz"):
         if key in schedule:
             schedule[key] = _text(schedule[key], where, f"schedule.{key}")
@@ -270,12 +292,21 @@ def convert(
                 )
     except ReminderError as exc:
         raise Refused(f"invalid schedule: {exc}") from None
+    if kind == "every" and (schedule.get("everyMs") or 0) < MIN_EVERY_MS:
+        raise Refused(
+            f"everyMs {schedule.get('everyMs')} is shorter than the 1 s minimum here"
+        )
     if kind == "every" and schedule.get("anchorMs") is None:
         schedule["anchorMs"] = job.get("createdAtMs") or now_ms
     inert = [key for key in INERT if job.get(key)]
     inert += [key for key in AGENT_FIELDS if key in payload]
     if inert:
         notes.append(f"kept but inert here: {', '.join(inert)}")
+    dropped = [key for key in job if key not in _KEPT]
+    if dropped:
+        notes.append(
+            f"dropped, with no meaning here (not exported back): {', '.join(dropped)}"
+        )
     created = job.get("createdAtMs") or now_ms
     data = {
         key: job.get(key)
@@ -293,9 +324,26 @@ def convert(
     )
     try:
         reminder = parse_reminder({k: v for k, v in data.items() if v is not None})
+        check_text_length(reminder.text)
     except ReminderError as exc:
         raise Refused(f"invalid job: {exc}") from None
     return reminder, notes
+
+
+def _webhook_target(delivery: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    try:
+        url = parse_webhook_url(delivery.get("to"))
+    except ReminderError as exc:
+        raise Refused(f"webhook: {exc}") from None
+    host = urlsplit(url).hostname
+    notes.append(
+        f"webhook: POSTed to {host} as a signed Standard Webhooks event, "
+        "not OpenClaw's finished-run event with a Bearer token"
+    )
+    if delivery.get("failureDestination"):
+        notes.append("failureDestination kept but inert: alerts use delivery settings")
+    delivery["to"] = url
+    return delivery
 
 
 def _target(
@@ -307,7 +355,7 @@ def _target(
     delivery = dict(delivery or {})
     mode = delivery.get("mode", "announce")
     if mode == "webhook":
-        raise Refused("webhook delivery: reminders are delivered to Telegram only")
+        return _webhook_target(delivery, notes)
     if mode == "none":
         notes.append("delivery mode none: runs are recorded, nothing is sent")
         delivery.setdefault("channel", "telegram")

@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from reminders.errors import ValidationError
 
@@ -71,6 +78,19 @@ Schedule = Annotated[
 ]
 
 
+# 16 Telegram messages of 4096 characters: more is a file, not a reminder.
+MAX_TEXT_CHARS = 16 * 4096
+
+
+def check_text_length(text: str) -> None:
+    """Refuse a reminder text longer than MAX_TEXT_CHARS, saying by how much."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValidationError(
+            f"The reminder text is {len(text):,} characters; the limit is "
+            f"{MAX_TEXT_CHARS:,} (16 Telegram messages). Shorten it or send a link."
+        )
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("the reminder text is empty")
@@ -101,7 +121,8 @@ ParseMode = Literal["HTML", "MarkdownV2"]
 
 class Delivery(BaseModel):
     model_config = LENIENT
-    mode: Literal["announce", "none"] = "announce"
+    # webhook: POST to the http(s) URL in `to` (OpenClaw's shape); no channel.
+    mode: Literal["announce", "none", "webhook"] = "announce"
     channel: str | None = "telegram"
     to: str | None = None
     threadId: int | str | None = None
@@ -110,6 +131,28 @@ class Delivery(BaseModel):
     # Ours: not in OpenClaw's schema.
     silent: bool | None = None
     parseMode: ParseMode | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_channel_for_webhooks(cls, data: Any) -> Any:
+        # A webhook has no chat channel: keep one from appearing by default, so
+        # a webhook job reads back (and exports) exactly as it was given.
+        if isinstance(data, dict) and data.get("mode") == "webhook":
+            return {"channel": None, **data}
+        return data
+
+
+class FailureAlert(BaseModel):
+    """OpenClaw's per-job failure alert; unknown OpenClaw fields are kept."""
+
+    model_config = LENIENT
+    after: int | None = Field(default=None, ge=0, le=1_000_000)
+    cooldownMs: int | None = Field(default=None, ge=0, le=10 * 366 * 86_400_000)
+    channel: str | None = None
+    to: str | int | None = None
+    mode: Literal["announce", "webhook"] | None = None
+    accountId: str | None = None
+    includeSkipped: bool | None = None
 
 
 class ReminderState(BaseModel):
@@ -148,7 +191,7 @@ class Reminder(BaseModel):
     wakeMode: str | None = None
     payload: Payload
     delivery: Delivery | None = None
-    failureAlert: dict[str, Any] | Literal[False] | None = None
+    failureAlert: FailureAlert | Literal[False] | None = None
     # Ours: how late a missed recurring slot may still be caught up.
     catchUpMs: int | None = Field(default=None, ge=0)
     state: ReminderState = Field(default_factory=ReminderState)
@@ -165,7 +208,14 @@ class Reminder(BaseModel):
 
     @property
     def delivers(self) -> bool:
-        return self.delivery is None or self.delivery.mode == "announce"
+        return self.delivery is None or self.delivery.mode != "none"
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL a webhook reminder is POSTed to ("" when it has none); None for
+        other deliveries."""
+        delivery = self.delivery
+        return (delivery.to or "") if delivery and delivery.mode == "webhook" else None
 
     def to_json(self) -> dict[str, Any]:
         """The OpenClaw JSON object, without empty keys."""
@@ -185,7 +235,13 @@ def parse_reminder(data: dict[str, Any]) -> Reminder:
 def describe_validation_error(exc: Any) -> str:
     """One line from a pydantic error: the first problem, with its field path."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "value"
+    # A union member's tag (FailureAlert, literal[False]) is not a field name.
+    where = ".".join(
+        str(part)
+        for part in first["loc"]
+        if not (isinstance(part, str) and (part[:1].isupper() or "[" in part))
+    )
+    where = where or "value"
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"
 
@@ -200,6 +256,7 @@ class Run(BaseModel):
     scheduledForMs: int
     startedAtMs: int | None = None
     finishedAtMs: int | None = None
+    deliveredAtMs: int | None = None
     status: Literal["sending", "sent", "failed", "missed", "skipped"]
     trigger: Literal["schedule", "catch-up", "manual", "late"] = "schedule"
     messageIds: list[int] = Field(default_factory=list)
@@ -210,6 +267,14 @@ class Run(BaseModel):
 
     @property
     def lateness_ms(self) -> int | None:
+        """How late the send started."""
         if self.startedAtMs is None:
             return None
         return self.startedAtMs - self.scheduledForMs
+
+    @property
+    def delivery_lateness_ms(self) -> int | None:
+        """How late Telegram accepted the first message; None when nothing went out."""
+        if self.deliveredAtMs is None:
+            return None
+        return self.deliveredAtMs - self.scheduledForMs

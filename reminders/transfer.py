@@ -30,7 +30,7 @@ class ImportPlan:
         return sum(1 for report in self.reports if report.action == action)
 
     def to_json(self) -> dict[str, Any]:
-        actions = ("imported", "updated", "unchanged", "refused", "skipped")
+        actions = ("imported", "updated", "unchanged", "kept", "refused", "skipped")
         return {
             "source": self.source,
             "summary": {action: self.count(action) for action in actions},
@@ -57,20 +57,16 @@ def plan_import(
 ) -> ImportPlan:
     """Read, normalise and convert every job; decide what each one becomes."""
     source = read_source(path)
+    default_to = default_to or ctx.settings.delivery.default_to or None
     now = ctx.now_ms()
     plan = ImportPlan(source.label)
+    jobs = [normalise(raw.data, raw.index) for raw in source.jobs]
     with ctx.store.read() as db:
-        ids = [
-            job.data.get("id") or job.data.get("jobId")
-            for job in source.jobs
-            if isinstance(job.data, dict)
-        ]
-        existing = ctx.store.get_many(db, [str(i) for i in ids if i])
+        existing = ctx.store.get_many(db, [job["id"] for job in jobs])
     seen: set[str] = set()
-    for number, raw in enumerate(source.jobs):
+    for number, (raw, job) in enumerate(zip(source.jobs, jobs, strict=True)):
         if progress:
             progress(number, len(source.jobs))
-        job = normalise(raw.data, raw.index)
         report = JobReport(raw.index, job["id"], job.get("name"), "imported")
         plan.reports.append(report)
         if job["id"] in seen:
@@ -81,6 +77,7 @@ def plan_import(
         if is_system_job(job):
             report.action, report.reason = "skipped", "an OpenClaw system job"
             continue
+        current = existing.get(job["id"])
         try:
             reminder, report.notes = convert(
                 job,
@@ -88,20 +85,21 @@ def plan_import(
                 default_tz=ctx.default_tz,
                 default_to=default_to,
                 last_is_telegram=last_is_telegram,
-                now_ms=now,
+                # A time the file leaves out (createdAtMs, an every anchor) is the
+                # one the first import chose, so a second import finds no change.
+                now_ms=now if current is None else current.createdAtMs,
             )
         except Refused as refused:
             report.action, report.reason = "refused", str(refused)
             continue
         report.name = reminder.name
         _plan_state(ctx, reminder, report, now)
-        current = existing.get(reminder.id)
         if current is not None:
             if _definition(current) == _definition(reminder):
                 report.action = "unchanged"
             elif not replace:
-                report.action = "unchanged"
-                report.reason = "exists here with changes; --replace updates it"
+                report.action = "kept"
+                report.reason = "differs from the file; --replace takes the file's"
             else:
                 report.action = "updated"
                 reminder.state = current.state
@@ -145,7 +143,7 @@ def _plan_state(
 def _runs(runs_dir: Path | None, reminder: Reminder) -> list[dict[str, Any]]:
     rows = []
     for entry in read_runs(runs_dir, reminder.id):
-        started = int(entry.get("runAtMs") or entry["ts"])
+        started = int(_number(entry.get("runAtMs")) or entry["ts"])
         status = RUN_STATUS.get(str(entry.get("status")), "failed")
         if status == "sent" and entry.get("delivered") is False:
             status = "skipped"
@@ -155,14 +153,27 @@ def _runs(runs_dir: Path | None, reminder: Reminder) -> list[dict[str, Any]]:
                 "reminder_name": reminder.name,
                 "scheduled_for_ms": started,
                 "started_at_ms": started,
-                "finished_at_ms": started + int(entry.get("durationMs") or 0),
+                "finished_at_ms": started + int(_number(entry.get("durationMs")) or 0),
                 "status": status,
-                "error_text": entry.get("error") or entry.get("deliveryError"),
+                "error_text": _text(entry.get("error") or entry.get("deliveryError")),
                 "attempts": 1,
                 "note": "imported from OpenClaw",
             }
         )
     return rows
+
+
+def _number(value: Any) -> int | float | None:
+    """A run log's number, or None for anything else (a string, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def apply_import(ctx: AppContext, plan: ImportPlan) -> int:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from reminders.cli import health, manage, openclaw_cmds, operate, service_cmds, setup
+from reminders.cli import (
+    agent_cmds,
+    health,
+    manage,
+    openclaw_cmds,
+    operate,
+    service_cmds,
+    setup,
+)
 from reminders.cli.common import ReminderGroup, Runtime
 
 
@@ -47,12 +55,15 @@ for alias, name in (
     ("get", "show"),
 ):
     cron.add_command(cli.commands[name], alias)
+for command in (operate.status, operate.runs, operate.run_):
+    cron.add_command(command)
 for command in (
     operate.COMMANDS
     + openclaw_cmds.COMMANDS
     + health.COMMANDS
     + setup.COMMANDS
     + service_cmds.COMMANDS
+    + agent_cmds.COMMANDS
 ):
     cli.add_command(command)
 

@@ -12,6 +12,7 @@ from reminders.app import AppContext, ReminderSpec
 from reminders.cli.common import echo_json, json_option, pass_app, warn
 from reminders.errors import ValidationError
 from reminders.schema import Reminder
+from reminders.targets import webhook_warning
 
 # OpenClaw flags that mean something only inside OpenClaw: accepted, kept, inert.
 INERT_VALUE_FLAGS = {
@@ -56,6 +57,11 @@ def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--to",
             help="Telegram chat: 123456789, -100..., @channel, -100...:topic:42.",
+        ),
+        click.option(
+            "--webhook",
+            metavar="URL",
+            help="POST the reminder to this http(s) URL instead of a chat.",
         ),
         click.option("--thread-id", help="Forum topic id in the chat."),
         click.option(
@@ -114,6 +120,8 @@ def spec_from_flags(flags: dict[str, Any]) -> ReminderSpec:
         warn(
             f"{', '.join(ignored)} only mean something inside OpenClaw; kept, no effect here."
         )
+    if flags.get("webhook") and (insecure := webhook_warning(flags["webhook"])):
+        warn(insecure)
     deliver = flags.pop("deliver")
     if flags.pop("deliver_alias"):
         deliver = True
@@ -130,11 +138,16 @@ def spec_from_flags(flags: dict[str, Any]) -> ReminderSpec:
 def describe_added(ctx: AppContext, reminder: Reminder) -> str:
     zone = app.zone_of(ctx, reminder)
     next_ms = reminder.state.nextRunAtMs
-    when = render.instant(next_ms, zone)
+    now_ms = ctx.now_ms()
     if next_ms is None:
-        when = "never (disabled)" if not reminder.enabled else "no further fire"
+        when = render.why_no_next(reminder)
+    elif next_ms <= now_ms:
+        when = (
+            f"{render.instant(next_ms, zone)}, due now: delivered as soon as the "
+            "daemon runs, marked late"
+        )
     else:
-        when += f", {render.relative(next_ms, ctx.now_ms())}"
+        when = f"{render.instant(next_ms, zone)}, {render.relative(next_ms, now_ms)}"
     return f"{reminder.id}\n  {reminder.name}: {render.schedule_text(reminder, zone)}\n  next: {when}"
 
 
@@ -190,38 +203,65 @@ def _apply_positional(spec: ReminderSpec, positional: tuple[str, ...]) -> None:
         spec.message = message
 
 
+LIST_SCREEN = 100  # rows `list` prints unless --limit says otherwise
+
+
 @click.command("list")
 @click.option("--all", "include_all", is_flag=True, help="Include disabled reminders.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    help=f"Show at most N, soonest first (default {LIST_SCREEN}; 0 = every one; "
+    "--json lists every one unless given).",
+)
 @json_option
 @pass_app
-def list_(ctx: AppContext, include_all: bool, as_json: bool) -> None:
+def list_(ctx: AppContext, include_all: bool, limit: int | None, as_json: bool) -> None:
     """List reminders, soonest first."""
-    reminders = app.list_reminders(ctx, include_disabled=include_all)
     if as_json:
-        echo_json([reminder.to_json() for reminder in reminders])
+        reminders = app.list_reminders(ctx, include_disabled=include_all)
+        echo_json([reminder.to_json() for reminder in reminders[: limit or None]])
         return
-    if not reminders:
+    shown = LIST_SCREEN if limit is None else (limit or None)
+    rows, total = app.list_rows(ctx, include_disabled=include_all, limit=shown)
+    if not rows:
         click.echo(
             "No reminders." + ("" if include_all else " (`--all` shows disabled ones.)")
         )
         return
-    rows = []
-    for reminder in reminders:
-        zone = app.zone_of(ctx, reminder)
-        status = reminder.state.lastRunStatus or "-"
-        if reminder.state.lastError and status == "error":
-            status = f"error: {reminder.state.lastError}"
-        rows.append(
-            [
-                reminder.id[:8],
-                reminder.name if reminder.enabled else f"{reminder.name} (disabled)",
-                render.schedule_text(reminder, zone),
-                render.instant(reminder.state.nextRunAtMs, zone),
-                render.target_text(reminder),
-                status,
-            ]
+    short = app.short_ids(ctx, [row["id"] for row in rows])
+    click.echo(
+        render.table(
+            ["ID", "NAME", "SCHEDULE", "NEXT", "TO", "LAST"],
+            [_list_line(ctx, row, short) for row in rows],
         )
-    click.echo(render.table(["ID", "NAME", "SCHEDULE", "NEXT", "TO", "LAST"], rows))
+    )
+    if len(rows) < total:
+        click.echo(
+            f"Showing the first {len(rows):,} of {total:,}: `--limit N` shows more, "
+            "`--limit 0` every one."
+        )
+
+
+def _list_line(
+    ctx: AppContext, row: dict[str, Any], short: dict[str, str]
+) -> list[str]:
+    """One table line from a stored row, without building the whole reminder."""
+    schedule, state = row["schedule"], row["state"] or {}
+    zone = schedule.get("tz") if schedule.get("kind") == "cron" else None
+    zone = zone or ctx.default_tz
+    status = state.get("lastRunStatus") or "-"
+    if state.get("lastError") and status == "error":
+        status = f"error: {state['lastError']}"
+    name = row["name"] if row["enabled"] else f"{row['name']} (disabled)"
+    return [
+        short[row["id"]],
+        name,
+        render.schedule_json_text(schedule, zone),
+        render.instant(row["next_run_at_ms"], zone),
+        render.target_json_text(row["delivery"]),
+        status,
+    ]
 
 
 @click.command()

@@ -9,6 +9,7 @@ import click
 
 from reminders.app import AppContext
 from reminders.cli.common import echo_json, json_option, pass_app
+from reminders.errors import UsageError
 from reminders.files import write_private
 from reminders.transfer import ImportPlan, apply_import, export_jobs, plan_import
 
@@ -19,7 +20,10 @@ PROGRESS_FROM = 500
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
 @click.option("--replace", is_flag=True, help="Update reminders whose job changed.")
-@click.option("--default-to", help="Chat for jobs that have no Telegram target.")
+@click.option(
+    "--default-to",
+    help="Chat for jobs that have no Telegram target (default: delivery.default_to).",
+)
 @click.option(
     "--last-is-telegram",
     is_flag=True,
@@ -80,7 +84,7 @@ def render_report(plan: ImportPlan, dry_run: bool, runs: int) -> str:
         lines += [f"              - {note}" for note in report.notes]
     summary = ", ".join(
         f"{plan.count(action)} {action}"
-        for action in ("imported", "updated", "unchanged", "refused", "skipped")
+        for action in ("imported", "updated", "unchanged", "kept", "refused", "skipped")
         if plan.count(action)
     )
     lines.append(
@@ -94,16 +98,42 @@ def render_report(plan: ImportPlan, dry_run: bool, runs: int) -> str:
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("path", required=False)
 @pass_app
-def export(ctx: AppContext, path: Path | None) -> None:
-    """Write every reminder as an OpenClaw jobs.json (to stdout without PATH)."""
+def export(ctx: AppContext, path: str | None) -> None:
+    """Write every reminder as an OpenClaw jobs.json (to stdout without PATH or
+    with `-`)."""
+    target = None if path in (None, "-") else _export_target(path)
     text = export_jobs(ctx)
-    if path is None:
+    if target is None:
         click.echo(text)
         return
-    write_private(path, text)
-    click.echo(f"Wrote {path}.", err=True)
+    try:
+        write_private(target, text)
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot write {target} ({exc.strerror or exc}). Give a file in a folder "
+            "you can write, or `-` for standard output."
+        ) from None
+    click.echo(f"Wrote {target}.", err=True)
+
+
+def _export_target(path: str) -> Path:
+    """The file to write, refusing a name that can only be a mistake."""
+    if not path.strip():
+        raise UsageError(
+            "The export path is empty. Give a file name such as jobs.json."
+        )
+    target = Path(path).expanduser()
+    if target.is_dir() or path.endswith(("/", "\\")):
+        raise UsageError(
+            f"{path} is a folder. Give a file in it, such as {target / 'jobs.json'}."
+        )
+    if target.exists() and not target.is_file():
+        raise UsageError(
+            f"{path} is not a regular file. Give a file name such as jobs.json."
+        )
+    return target
 
 
 COMMANDS = [import_, export]

@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fake_bot_api import (
@@ -18,6 +19,7 @@ from fake_bot_api import (
     CHAT_NOT_FOUND,
     DROP_AFTER_STORE,
     OK,
+    Fault,
     FakeBotApi,
     FloodLimits,
     slow,
@@ -35,6 +37,7 @@ from reminders.delivery import (
     utf16_len,
 )
 from reminders.errors import ConfigError, TransientError
+from reminders.logs import setup_logging
 from reminders.ratelimit import Limits, RateLimiter
 from reminders.targets import parse_target
 
@@ -249,7 +252,7 @@ def test_read_timeout_is_ambiguous(api: FakeBotApi) -> None:
     ("knob", "error_class", "text"),
     [
         ("unknown_chats", "BadRequest", "Chat not found"),
-        ("blocked_chats", "Forbidden", "Forbidden: bot was blocked by the user"),
+        ("blocked_chats", "Forbidden", "bot was blocked by the user"),
         ("token_revoked", "InvalidToken", "Unauthorized"),
     ],
 )
@@ -409,6 +412,25 @@ def test_burst_is_paced_without_429s() -> None:
         assert all(b - a >= 1.0 for a, b in itertools.pairwise(to_seven))
 
 
+def test_queueing_behind_a_burst_does_not_use_up_the_deadline(
+    api: FakeBotApi,
+) -> None:
+    """A chat refused with 429 early in a burst waits behind the other chats' sends
+    for its next turn; that wait is the burst's, not its own, and does not count
+    against its deadline."""
+    api.fail_next(too_many(1), too_many(1), chat=1)
+    limiter = RateLimiter(Limits(overall=(2, 1.0)))
+
+    async def main() -> list[Any]:
+        async with make_sender(api, limiter=limiter, deadline_s=3) as sender:
+            sends = [sender.send(parse_target(str(n)), f"m{n}") for n in range(1, 12)]
+            return await asyncio.gather(*sends, return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(outcome, SendResult) for outcome in outcomes), outcomes
+    assert sorted(api.texts()) == sorted(f"m{n}" for n in range(1, 12))
+
+
 def test_group_and_overall_windows_are_held() -> None:
     """With tighter limits, a group burst and a wide burst still draw no 429."""
     limits = FloodLimits(overall=(8, 1.0), group=(3, 1.0))
@@ -452,6 +474,39 @@ def test_token_is_never_logged(
         logging.getLogger("httpx").setLevel(logging.WARNING)
     assert "/bot***/sendMessage" in caplog.text
     assert api.token not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [str.lower, str.upper, lambda token: quote(token, safe=""), lambda t: t.swapcase()],
+    ids=["lower", "upper", "url-encoded", "swapped"],
+)
+def test_token_echoed_in_any_case_or_encoding_is_redacted(
+    api: FakeBotApi, echo: Any
+) -> None:
+    """A reply that echoes the token, re-cased or URL-encoded, never carries it out."""
+    api.fail_next(Fault(400, f"Bad Request: no route for /bot{echo(api.token)}/x"))
+    failure = send_fails(api, "42", "hi")
+    for text in (failure.text, str(failure)):
+        assert "***" in text
+        assert api.token.lower() not in text.lower()
+        assert quote(api.token, safe="").lower() not in text.lower()
+
+
+def test_log_lines_are_redacted_in_any_case_or_encoding(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The daemon's log handler scrubs the token however it is spelled."""
+    token = "123456:AbCdEf-gh"
+    setup_logging("text", [token])
+    try:
+        log = logging.getLogger("reminders.test")
+        log.warning("url %s and %s", token.upper(), quote(token, safe="").lower())
+    finally:
+        logging.getLogger().handlers.clear()
+    err = capsys.readouterr().err
+    assert err.count("***") == 2
+    assert "abcdef" not in err.lower()
 
 
 # -- split_text ------------------------------------------------------------------------

@@ -503,14 +503,18 @@ class Store:
         next_run_at_ms index, so a first screen costs the same at any size."""
         where = "" if include_disabled else "AND enabled = :yes"
         columns = "id, name, enabled, schedule, delivery, state, next_run_at_ms"
-        params: dict[str, Any] = {"yes": True, "limit": -1 if limit is None else limit}
+        everything = None if db.postgres else -1  # LIMIT NULL / LIMIT -1: no limit
+        params: dict[str, Any] = {
+            "yes": True,
+            "limit": everything if limit is None else limit,
+        }
         rows = db.rows(
             f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NOT NULL "  # noqa: S608
             f"{where} ORDER BY next_run_at_ms, created_at_ms LIMIT :limit",
             params,
         )
         if limit is None or len(rows) < limit:
-            params["limit"] = -1 if limit is None else limit - len(rows)
+            params["limit"] = everything if limit is None else limit - len(rows)
             rows += db.rows(
                 f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NULL "  # noqa: S608
                 f"{where} ORDER BY created_at_ms LIMIT :limit",

@@ -401,19 +401,53 @@ class Firer:
     async def _complete(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
     ) -> Run:
+        """Record the outcome. A bug while recording it still ends the run: failed
+        with the error (the schedule moves on as after any failure), or, if that
+        fails too, closed as failed on its own."""
+        for last_try in (False, True):
+            try:
+                done, alert = await self._record(reminder, run, outcome, advance)
+                break
+            except (StoreBusy, StoreUnwritable):
+                raise
+            except Exception as exc:
+                log.exception("recording run %s of %s failed", run.id, reminder.id)
+                if last_try:
+                    why = str(outcome.error_text)
+                    await asyncio.to_thread(
+                        self._close_run, run, str(outcome.error_class), why
+                    )
+                    return run.model_copy(
+                        update={
+                            "status": "failed",
+                            "errorClass": outcome.error_class,
+                            "errorText": why,
+                        }
+                    )
+                outcome = Outcome(
+                    "failed",
+                    outcome.message_ids,
+                    type(exc).__name__,
+                    str(exc)[:500],
+                    outcome.attempts,
+                    note=_join(outcome.note, f"its {outcome.status} outcome hit a bug"),
+                )
+        if alert is not None:
+            await self._send_alert(*alert)
+        return done
+
+    async def _record(
+        self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
+    ) -> tuple[Run, tuple[str, str] | None]:
         while True:  # a sent message is kept in memory until it is recorded
             try:
-                done, alert = await asyncio.to_thread(
+                return await asyncio.to_thread(
                     self._finish, reminder, run, outcome, advance
                 )
-                break
             except (StoreBusy, StoreUnwritable) as exc:
                 if self.on_store_fault is None:
                     raise
                 await self.on_store_fault(exc)
-        if alert is not None:
-            await self._send_alert(*alert)
-        return done
 
     async def _send_alert(self, to: str, text: str) -> None:
         from reminders.delivery import DeliveryFailure

@@ -1,0 +1,112 @@
+"""Every claimed run reaches a final status: a bug while recording a fire's outcome
+closes the run as failed with the error (logged with its traceback)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reminders.clock import SystemClock
+from reminders.firing import Firer
+from reminders.migrate import open_store
+from reminders.schema import Reminder, Run
+from reminders.store import Store, sqlite_url
+from tests.fake_bot_api import FakeBotApi
+from tests.test_poison import BOUND_S, sender_for
+
+HOUR_MS = 3_600_000
+
+
+def hourly_due(home: Path) -> tuple[Store, int]:
+    """An hourly reminder to chat 7 whose slot is now; returns the store and slot."""
+    store = open_store(sqlite_url(home / "reminders.db"))
+    slot = int(time.time() * 1000) - 1000
+    reminder = Reminder.model_validate(
+        {
+            "id": "hourly",
+            "name": "hourly",
+            "createdAtMs": slot,
+            "updatedAtMs": slot,
+            "schedule": {"kind": "every", "everyMs": HOUR_MS},
+            "payload": {"kind": "systemEvent", "text": "stretch"},
+            "delivery": {"to": "7"},
+            "state": {"nextRunAtMs": slot},
+        }
+    )
+    with store.write() as db:
+        store.save(db, reminder, slot)
+    return store, slot
+
+
+def fire(store: Store, api: FakeBotApi) -> tuple[Run | None, Reminder]:
+    async def main() -> Run | None:
+        async with sender_for(api) as sender:
+            firer = Firer(
+                store,
+                sender,
+                default_tz="UTC",
+                catch_up_ms=HOUR_MS,
+                parse_mode=None,
+                on_ambiguous="resend",
+                clock=SystemClock(),
+            )
+            return await asyncio.wait_for(firer.fire("hourly"), BOUND_S)
+
+    done = asyncio.run(main())
+    with store.read() as db:
+        reminder = store.get(db, "hourly")
+        [run] = store.runs(db, "hourly")
+    assert reminder is not None
+    assert done is not None and done.status == run.status
+    return run, reminder
+
+
+def broken_next_run(monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
+    """Make working out the next slot raise `failures` times (a bug in our code)."""
+    import reminders.firing
+
+    real = reminders.firing.next_run
+    left = [failures]
+
+    def next_run(*args: Any) -> int | None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise RuntimeError("next slot exploded")
+        return real(*args)
+
+    monkeypatch.setattr(reminders.firing, "next_run", next_run)
+
+
+def test_a_bug_recording_the_outcome_fails_the_run_and_moves_on(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, slot = hourly_due(home)
+    broken_next_run(monkeypatch, failures=1)
+    with FakeBotApi() as api, caplog.at_level(logging.ERROR):
+        run, reminder = fire(store, api)
+        assert api.texts() == ["stretch"]
+    assert (run.status, run.errorClass) == ("failed", "RuntimeError"), run
+    assert run.errorText == "next slot exploded" and run.messageIds == [1]
+    assert "sent outcome hit a bug" in (run.note or "")
+    assert reminder.state.nextRunAtMs == slot + HOUR_MS  # as after any failure
+    assert reminder.state.consecutiveErrors == 1
+    assert reminder.state.runningAtMs is None
+    assert len([r for r in caplog.records if r.exc_info]) == 1
+    assert "next slot exploded" in caplog.text
+
+
+def test_a_bug_that_recurs_still_closes_the_run(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, _ = hourly_due(home)
+    broken_next_run(monkeypatch, failures=2)
+    with FakeBotApi() as api, caplog.at_level(logging.ERROR):
+        run, _ = fire(store, api)
+    assert (run.status, run.errorClass) == ("failed", "RuntimeError"), run
+    assert run.finishedAtMs is not None
+    assert len([r for r in caplog.records if r.exc_info]) == 2

@@ -1,5 +1,6 @@
 """Every claimed run reaches a final status: a bug while recording a fire's outcome
-closes the run as failed with the error (logged with its traceback)."""
+closes the run as failed with the error (logged with its traceback), and crash
+recovery waits out a database that refuses its writes instead of giving up."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from typing import Any
 import pytest
 
 from reminders.clock import SystemClock
+from reminders.errors import StoreBusy
 from reminders.firing import Firer
 from reminders.migrate import open_store
 from reminders.schema import Reminder, Run
 from reminders.store import Store, sqlite_url
 from tests.fake_bot_api import FakeBotApi
-from tests.test_poison import BOUND_S, sender_for
+from tests.test_poison import BOUND_S, sender_for, stuck_runs
 
 HOUR_MS = 3_600_000
 
@@ -110,3 +112,59 @@ def test_a_bug_that_recurs_still_closes_the_run(
     assert (run.status, run.errorClass) == ("failed", "RuntimeError"), run
     assert run.finishedAtMs is not None
     assert len([r for r in caplog.records if r.exc_info]) == 2
+
+
+# -- crash recovery while the database refuses writes ------------------------------
+
+
+@pytest.mark.parametrize("case", ["resend", "orphan"])
+def test_recovery_waits_for_a_refused_write_instead_of_leaving_the_run(
+    home: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """Recovery's own writes (marking a run before its resend, closing an orphan)
+    hit a database that refuses them: they go through the same pause-and-retry as
+    a fire's, and the run ends final once writes work again, resent at most once."""
+    import sqlite3
+
+    import reminders.store
+
+    monkeypatch.setattr(reminders.store, "BUSY_TIMEOUT_MS", 100)
+    store = stuck_runs(home, 1)
+    if case == "orphan":
+        with store.write() as db:
+            store.delete(db, "stuck-0", int(time.time() * 1000))
+    locker = sqlite3.connect(home / "reminders.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    faults: list[Exception] = []
+
+    async def on_store_fault(exc: Exception) -> None:
+        faults.append(exc)
+        if len(faults) == 2:  # refused twice, then the database takes writes
+            locker.execute("COMMIT")
+
+    with FakeBotApi() as api:
+
+        async def main() -> None:
+            async with sender_for(api) as sender:
+                firer = Firer(
+                    store,
+                    sender,
+                    default_tz="UTC",
+                    catch_up_ms=HOUR_MS,
+                    parse_mode=None,
+                    on_ambiguous="resend",
+                    clock=SystemClock(),
+                )
+                firer.on_store_fault = on_store_fault
+                await asyncio.wait_for(firer.recover(), BOUND_S)
+
+        asyncio.run(main())
+        texts = api.texts()
+    locker.close()
+    with store.read() as db:
+        [run] = store.runs(db, limit=10)
+    assert len(faults) == 2 and all(isinstance(f, StoreBusy) for f in faults)
+    if case == "orphan":
+        assert (run.status, run.errorClass, texts) == ("failed", "Orphaned", [])
+    else:
+        assert (run.status, run.messageIds, texts) == ("sent", [1], ["stuck 0"])

@@ -23,12 +23,20 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def write_config(home: Path, api: FakeBotApi, poll: str = "1s") -> None:
+def write_config(
+    home: Path, api: FakeBotApi, poll: str = "1s", url: str = "", extra: str = ""
+) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
         f'[general]\ntimezone = "UTC"\n[telegram]\nbot_token = "{TOKEN}"\n'
         f'api_base_url = "{api.base_url}"\n[daemon]\npoll_interval = "{poll}"\n'
+        + extra
+        + (f'[database]\nurl = "{url}"\n' if url else "")
     )
+
+
+def store_url(home: Path, url: str = "") -> str:
+    return url or sqlite_url(home / "reminders.db")
 
 
 def reminder(
@@ -49,9 +57,9 @@ def reminder(
     )
 
 
-def populate_idle(home: Path, count: int) -> None:
+def populate_idle(home: Path, count: int, url: str = "") -> None:
     """`count` daily cron reminders that do not fire during a benchmark."""
-    store = open_store(sqlite_url(home / "reminders.db"))
+    store = open_store(store_url(home, url))
     created = now_ms()
     with store.write() as conn:
         for i in range(count):
@@ -85,12 +93,16 @@ def _next_daily(after: int, hour: int, minute: int) -> int:
 
 
 def add_one_shots(
-    home: Path, times: list[int], chat_base: int = 500_000, chats: int | None = None
+    home: Path,
+    times: list[int],
+    chat_base: int = 500_000,
+    chats: int | None = None,
+    url: str = "",
 ) -> None:
     """One-shots due at `times`; reminder i goes to chat chat_base + i (mod chats)."""
     from reminders.schema import ms_to_iso
 
-    store = open_store(sqlite_url(home / "reminders.db"))
+    store = open_store(store_url(home, url))
     created = now_ms()
     with store.write() as conn:
         for i, at in enumerate(times):
@@ -100,6 +112,27 @@ def add_one_shots(
             )
             store.save(conn, item, created)
     store.close()
+
+
+class PgDatabase:
+    """A database made for one benchmark run on the local server, dropped after."""
+
+    server = "postgresql://postgres@127.0.0.1:5432"
+
+    def __enter__(self) -> str:
+        import psycopg
+
+        self.name = f"reminders_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(f"{self.server}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {self.name}")  # type: ignore[arg-type]
+        host = self.server.removeprefix("postgresql://")
+        return f"postgresql+psycopg://{host}/{self.name}"
+
+    def __exit__(self, *exc: object) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.server}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")  # type: ignore[arg-type]
 
 
 class Daemon:

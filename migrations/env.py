@@ -28,10 +28,12 @@ def run(connection: object) -> None:
 
 connection = config.attributes.get("connection")
 if connection is None:
-    with create_engine(
-        config.get_main_option("sqlalchemy.url") or ""
-    ).connect() as conn:
-        run(conn)
-        conn.commit()
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    try:
+        with engine.connect() as conn:
+            run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()
 else:
     run(connection)

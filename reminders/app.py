@@ -554,14 +554,22 @@ def daemon_state(ctx: AppContext) -> dict[str, Any]:
         next_due = ctx.store.next_due_at(conn)
         runs = ctx.store.count_runs_since(conn, now - 86_400_000)
         recent = [r for r in ctx.store.runs(conn, limit=200) if r.status == "failed"]
-    alive = daemon_alive(ctx)
-    beat_ms = int(heartbeat) if heartbeat else None
-    fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
-    state = "running" if alive and fresh else ("stale" if alive else "stopped")
+    cluster: dict[str, Any] = {}
+    if ctx.store.postgres:  # several daemons: the lease says who runs
+        from reminders.lease import daemons_summary
+
+        state, pid, beat_ms, cluster = daemons_summary(ctx.store, now)
+    else:
+        alive = daemon_alive(ctx)
+        beat_ms = int(heartbeat) if heartbeat else None
+        fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
+        state = "running" if alive and fresh else ("stale" if alive else "stopped")
+        pid = pid if alive else None
     return {
         "daemon": state,
-        "pid": int(pid) if pid and alive else None,
+        "pid": int(pid) if pid else None,
         "heartbeatMs": beat_ms,
+        **cluster,
         "nextRunAtMs": next_due,
         "reminders": counts,
         "runsLast24h": runs,

@@ -162,7 +162,9 @@ class DeliverySettings(BaseModel):
 class DatabaseSettings(BaseModel):
     model_config = FORBID
     url: str = Field(
-        "", description="SQLAlchemy URL; empty = SQLite in the data folder"
+        "",
+        description="sqlite:///PATH or postgresql+psycopg://USER@HOST/DBNAME; "
+        "empty = SQLite in the data folder",
     )
 
 
@@ -172,6 +174,10 @@ class DaemonSettings(BaseModel):
         "1s", description="how often the daemon checks for changes"
     )
     log_format: Literal["text", "json"] = Field("text", description="text or json")
+    lease: Duration = Field(
+        "15s",
+        description="PostgreSQL only: how long a leader holds its lease unrenewed",
+    )
 
 
 class Settings(BaseModel):

@@ -3,6 +3,11 @@
 One APScheduler job per enabled reminder lives in a SQLAlchemyJobStore in the same
 SQLite file. That store is a cache: it is rebuilt from the `reminders` table on
 start and reconciled whenever the table changes. Only this process touches it.
+
+On PostgreSQL several daemons share the database and the one holding the lease
+fires (reminders.lease); its job store is a SQLite cache file in its own data
+folder, rebuilt each time it takes the lease. Changes arrive by LISTEN/NOTIFY
+(reminders.pg_changes), backed by the same `changes` table.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from reminders.errors import (
     EX_CONFIG,
     ConfigError,
     DaemonRunning,
+    ReminderError,
     StoreBusy,
     StoreUnwritable,
     TransientError,
@@ -56,6 +62,7 @@ STORE_FAULTS = (StoreBusy, StoreUnwritable)
 META_HEARTBEAT = "daemon.heartbeat_ms"
 META_PID = "daemon.pid"
 META_STARTED = "daemon.started_ms"
+JOB_CACHE = "jobs-cache.db"  # PostgreSQL: this daemon's APScheduler job store
 
 _current: Daemon | None = None
 
@@ -144,6 +151,13 @@ class Daemon:
         self.store_fault: str | None = None
         self._store_tried = 0.0
         self._db_identity = self._identity()
+        # PostgreSQL only: the lease, its renewals, the change listener.
+        self.leadership: Any = None
+        self.elector: Any = None
+        self.listener: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._db_trouble = False
+        self._reconciling = asyncio.Lock()  # PostgreSQL: a rebuild or a sync at once
 
     # -- the job target --------------------------------------------------------
 
@@ -163,6 +177,8 @@ class Daemon:
                 await self.firer.fire(reminder_id)
         except STORE_FAULTS as exc:  # not claimed, so not sent: it fires once resumed
             self._store_failed(exc)
+        except ReminderError as exc:  # a lost PostgreSQL connection or lease
+            log.warning("%s not fired now: %s", reminder_id, exc)
         except Exception:
             log.exception("firing %s failed", reminder_id)
         finally:
@@ -186,19 +202,23 @@ class Daemon:
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
         await self._start_sender()
         self.firer = self._make_firer()
-        # First a write: a database that cannot take one stops the start (75)
-        # before recovery resends anything whose outcome it could not record.
-        self._write_meta_start()
-        self._start_scheduler()
-        self.revision = await asyncio.to_thread(self._last_revision)
-        count = await self.reconcile_all()
-        if self.rewritten > CHECKPOINT_AFTER_ROWS:
-            await asyncio.to_thread(self._checkpoint)
-        release_memory()  # the rebuild's pages are garbage now
-        stuck = await asyncio.to_thread(self.firer.stuck_runs)
-        self.recovering = {run.reminderId for run in stuck}
-        self.firing |= self.recovering
-        self.scheduler.resume()
+        stuck: list[Any] = []
+        if self.store.postgres:
+            count = await self._start_shared()
+        else:
+            # First a write: a database that cannot take one stops the start (75)
+            # before recovery resends anything whose outcome it could not record.
+            self._write_meta_start()
+            self._start_scheduler()
+            self.revision = await asyncio.to_thread(self._last_revision)
+            count = await self.reconcile_all()
+            if self.rewritten > CHECKPOINT_AFTER_ROWS:
+                await asyncio.to_thread(self._checkpoint)
+            release_memory()  # the rebuild's pages are garbage now
+            stuck = await asyncio.to_thread(self.firer.stuck_runs)
+            self.recovering = {run.reminderId for run in stuck}
+            self.firing |= self.recovering
+            self.scheduler.resume()
         self._install_signals()
         sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
         log.info(
@@ -229,6 +249,8 @@ class Daemon:
                 return EX_CONFIG
             if self.store_fault is not None:
                 await self._retry_store()
+            elif self.leadership is not None:
+                await self._shared_step()
             else:
                 try:
                     await self.reconcile_changes()
@@ -247,7 +269,7 @@ class Daemon:
                     return 1
                 if self.store_fault is None:
                     try:
-                        await asyncio.to_thread(self._beat)
+                        await self._guarded(asyncio.to_thread(self._beat))
                     except STORE_FAULTS as exc:
                         self._store_failed(exc)
                 sdnotify.notify("WATCHDOG=1")  # alive and waiting is not stuck
@@ -296,7 +318,100 @@ class Daemon:
         )
         self._firers.append(firer)
         firer.on_store_fault = self._wait_for_store
+        firer.leadership = self.leadership
         return firer
+
+    # -- several daemons on PostgreSQL -----------------------------------------
+
+    async def _start_shared(self) -> int:
+        """Start as a standby: listen for changes and try for the lease."""
+        from reminders.lease import Elector, Leadership, Lease, new_holder_id
+        from reminders.pg_changes import ChangeListener
+
+        holder = new_holder_id()
+        self.leadership = Leadership(holder)
+        self.firer = self._make_firer()
+        self._start_scheduler()
+        loop = asyncio.get_running_loop()
+        self.listener = ChangeListener(
+            self.store.url, lambda: loop.call_soon_threadsafe(self.poke.set)
+        )
+        self.listener.start()
+        ttl_ms = parse_duration(self.ctx.settings.daemon.lease)
+        lease = Lease(self.store, holder, ttl_ms)
+        self.elector = Elector(lease, self.leadership, self._lead, self._follow)
+        self._spawn(self.elector.run(self.stop_event))
+        log.info("standing by for the lease (%s, holder %s)", self.store.label, holder)
+        return 0
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _lead(self, epoch: int) -> None:
+        self._spawn(self._take_over(epoch))
+
+    async def _take_over(self, epoch: int) -> None:
+        """Rebuild the job store from the table, fire, and finish crashed sends."""
+        log.info("took the lease (epoch %d): rebuilding the job store", epoch)
+        try:
+            # The rebuild drops jobs it did not page through, so no sync of changes
+            # runs beside it; changes written meanwhile are above the revision
+            # taken first and are read right after.
+            async with self._reconciling:
+                self.revision = await asyncio.to_thread(self._last_revision)
+                count = await self.reconcile_all()
+            self.listener.force()
+            self.poke.set()
+            if self.leadership.epoch != epoch or self.stop_event.is_set():
+                return
+            stuck = await asyncio.to_thread(self.firer.stuck_runs)
+            self.recovering = {run.reminderId for run in stuck}
+            self.firing |= self.recovering
+            self.scheduler.resume()
+            self.scheduler.wakeup()
+            log.info("leader (epoch %d): %d reminders scheduled", epoch, count)
+            for run in stuck:  # resent beside firing, as at a start
+                self._track(asyncio.create_task(self._recover(self.firer, run)))
+        except ReminderError as exc:
+            if self.leadership.epoch == epoch:
+                self.elector.step_down(f"take-over failed: {exc}")
+
+    def _follow(self, why: str) -> None:
+        """Stop firing at once: the lease may be lost."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+        log.warning("stopped firing: %s", why)
+
+    async def _shared_step(self) -> None:
+        leadership = self.leadership
+        if leadership.epoch is not None and not leadership.holds():
+            self.elector.step_down("the lease was not renewed in time")
+        if leadership.epoch is None:
+            self.last_tick = monotonic()  # a paused scheduler does not tick
+            return
+        if self._reconciling.locked():
+            return  # a take-over is rebuilding; its changes are read after it
+        async with self._reconciling:
+            await self._guarded(self.reconcile_changes())
+
+    async def _guarded(self, work: Any) -> None:
+        """Run database work; on PostgreSQL a lost connection is logged once and
+        retried on the next round instead of stopping the daemon."""
+        if self.leadership is None:
+            await work
+            return
+        try:
+            await work
+        except ReminderError as exc:
+            if not self._db_trouble:
+                log.warning("database unavailable (%s); retrying", exc)
+                self._db_trouble = True
+            return
+        if self._db_trouble:
+            log.info("database available again")
+            self._db_trouble = False
 
     def _start_scheduler(self) -> None:
         from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -305,7 +420,7 @@ class Daemon:
 
         from reminders.jobstore import ReminderJobStore
 
-        engine = self.store.engine.execution_options(sqlite_begin="IMMEDIATE")
+        engine = self._job_engine().execution_options(sqlite_begin="IMMEDIATE")
         self.jobstore = ReminderJobStore(engine=engine)
         self.jobstore.on_write_error = self._jobstore_failed
         self.scheduler = AsyncIOScheduler(
@@ -330,6 +445,17 @@ class Daemon:
             jobstore="internal",
             next_run_time=datetime.now(UTC),
         )
+
+    def _job_engine(self) -> Any:
+        """The job store's database: ours on SQLite, a local cache file otherwise."""
+        if not self.store.postgres:
+            return self.store.engine
+        from reminders.store import make_engine, sqlite_url
+
+        path = self.ctx.paths.data_dir / JOB_CACHE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        return make_engine(sqlite_url(path))
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -429,7 +555,8 @@ class Daemon:
         log.info("the database takes writes again: firing resumed")
         sdnotify.notify("STATUS=scheduling")
         self.store_fault = None
-        self.scheduler.resume()
+        if self.leadership is None or self.leadership.holds():
+            self.scheduler.resume()
 
     def _identity(self) -> tuple[int, int] | None:
         if self.store.path is None:
@@ -474,6 +601,14 @@ class Daemon:
             log.info("%d reminders not sent yet will fire again on start", released)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.elector is not None:
+            for task in list(self._tasks):
+                task.cancel()
+            try:
+                await asyncio.to_thread(self.elector.lease.release)
+            except ReminderError as exc:
+                log.warning("lease not released (%s); it expires by itself", exc)
+            self.listener.stop()
         for closer in list(self._closers):  # the grace is spent: close them now
             closer.cancel()
         for sender in [*self._retired, self.sender]:
@@ -563,9 +698,15 @@ class Daemon:
         extra, self.resync = self.resync, set()
         if not self._data_changed() and not extra:  # one PRAGMA: cheap enough inline
             return
-        revision, ids, reminders = await asyncio.to_thread(
-            self._changed_reminders, extra
-        )
+        try:
+            revision, ids, reminders = await asyncio.to_thread(
+                self._changed_reminders, extra
+            )
+        except ReminderError:
+            self.resync |= extra  # asked again on the next round
+            if self.listener is not None:
+                self.listener.force()
+            raise
         specs = {
             rid: JobSpec.from_reminder(r) for rid, r in reminders.items() if r.enabled
         }
@@ -586,6 +727,8 @@ class Daemon:
 
     def _data_changed(self) -> bool:
         """PRAGMA data_version on a private connection: O(1), whatever the table size."""
+        if self.listener is not None:
+            return bool(self.listener.take())
         if self.store.path is None:
             return True
         if self._data_version_conn is None:
@@ -624,6 +767,12 @@ class Daemon:
 
     def _beat(self) -> None:
         now = self.ctx.now_ms()
+        if self.leadership is not None:  # the lease renewal is the heartbeat here
+            if self.leadership.holds() and now - self.last_prune_ms > PRUNE_EVERY_MS:
+                with self.store.write() as conn:
+                    self.store.prune_changes(conn, now - 86_400_000)
+                self.last_prune_ms = now
+            return
         with self.store.write() as conn:
             self.store.set_meta(conn, META_HEARTBEAT, str(now))
             if now - self.last_prune_ms > PRUNE_EVERY_MS:
@@ -647,7 +796,7 @@ def run_daemon(ctx: AppContext) -> int:
     """Run in the foreground until SIGTERM/SIGINT; returns the exit code."""
     from filelock import Timeout
 
-    ctx.store  # noqa: B018 - open and migrate before anything else
+    _open_store(ctx)
     lock = private_lock(lock_path(ctx), timeout=0)
     try:
         lock.acquire()
@@ -661,6 +810,26 @@ def run_daemon(ctx: AppContext) -> int:
         return asyncio.run(Daemon(ctx).run())
     finally:
         lock.release()
+
+
+def _open_store(ctx: AppContext) -> None:
+    """Open and migrate before anything else; a PostgreSQL server that is down
+    (restarting, not up yet) is waited for with backoff, not a crash."""
+    import time
+
+    from reminders.pg import DatabaseUnavailable
+
+    delay, warned = 0.5, False
+    while True:
+        try:
+            ctx.store  # noqa: B018
+            return
+        except DatabaseUnavailable as exc:
+            if not warned:
+                log.warning("%s Retrying with backoff.", exc)
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _meta(ctx: AppContext, key: str) -> str | None:

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from reminders import triggers
 from reminders.app import anchor_of, next_run
-from reminders.errors import StoreBusy, StoreUnwritable, ValidationError
+from reminders.errors import (
+    ReminderError,
+    StoreBusy,
+    StoreUnwritable,
+    TransientError,
+    ValidationError,
+)
 from reminders.ratelimit import Stopped
 from reminders.render import instant
 from reminders.schema import AtSchedule, FailureAlert, Reminder, Run
@@ -190,6 +196,9 @@ class Firer:
         # Called when the database refuses to record an outcome; it returns when
         # it is worth trying again. None: the error propagates (`reminders run`).
         self.on_store_fault: Callable[[Exception], Awaitable[None]] | None = None
+        # Several daemons on PostgreSQL: the lease this one must hold to claim or
+        # send (reminders.lease.Leadership); None when it is the only daemon.
+        self.leadership: Any = None
 
     # -- scheduled fires -------------------------------------------------------
 
@@ -206,6 +215,7 @@ class Firer:
     ) -> tuple[Reminder, Run] | None:
         if self.stopping:  # queued before the stop: leave it for the next start
             return None
+        fence = self.leadership.fence() if self.leadership is not None else None
         with self.store.write() as conn:
             reminder = self.store.get(conn, reminder_id)
             if reminder is None:
@@ -225,6 +235,7 @@ class Firer:
                     trigger="schedule",
                     finished_at_ms=now,
                     note=plan.missed_note,
+                    fence=fence,
                 )
                 log.warning("%s (%s): %s", reminder.name, reminder.id, plan.missed_note)
             if plan.slot is None:
@@ -239,6 +250,7 @@ class Firer:
                 status="sending",
                 trigger=plan.trigger,
                 started_at_ms=now,
+                fence=fence,
             )
             if run_id is None:
                 # This slot already has a run (a crash between claim and finish is
@@ -300,6 +312,10 @@ class Firer:
         try:
             return await self._recover_run(run)
         except Exception as exc:
+            if self.leadership is not None and isinstance(exc, ReminderError):
+                # The lease or the connection went: whoever leads resends it.
+                log.warning("run %s not recovered now: %s", run.id, exc)
+                return None
             log.exception("recovering run %s of %s failed", run.id, run.reminderId)
             why = f"recovery failed ({type(exc).__name__}: {exc})"
             await self._write(self._close_run, run, "RecoveryFailed", why)
@@ -414,6 +430,8 @@ class Firer:
             except (StoreBusy, StoreUnwritable):
                 raise
             except Exception as exc:
+                if self.leadership is not None and isinstance(exc, ReminderError):
+                    raise  # the connection or the lease went: the leader resends it
                 log.exception("recording run %s of %s failed", run.id, reminder.id)
                 if last_try:
                     why = str(outcome.error_text)
@@ -442,6 +460,7 @@ class Firer:
     async def _write(self, write: Callable[..., T], *args: Any) -> T:
         """`write(*args)` in a thread, tried again while the database refuses it
         (what it records, a sent message's outcome, is kept in memory meanwhile)."""
+        delay = 0.2
         while True:
             try:
                 return await asyncio.to_thread(write, *args)
@@ -449,6 +468,13 @@ class Firer:
                 if self.on_store_fault is None:
                     raise
                 await self.on_store_fault(exc)
+            except TransientError:
+                # A PostgreSQL connection lost: tried again while this daemon holds
+                # the lease; once it does not, the new leader resends the run.
+                if self.leadership is None or not self.leadership.holds():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _send_alert(self, to: str, text: str) -> None:
         from reminders.delivery import DeliveryFailure
@@ -477,6 +503,8 @@ class Firer:
                 f"{exc} Fix it with `reminders edit {reminder.id} --to CHAT`.",
             )
         sent_ids = list(run.messageIds)
+        if self.leadership is not None:
+            self.leadership.fence()  # a leader paused past its lease sends nothing
 
         async def on_part(index: int, message_id: int) -> None:
             sent_ids.append(message_id)

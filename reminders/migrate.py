@@ -32,7 +32,8 @@ def alembic_config(store: Store) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
-    config.set_main_option("sqlalchemy.url", store.url)
+    # ConfigParser reads % as interpolation (a URL may hold %-escapes).
+    config.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
     return config
 
 
@@ -102,9 +103,18 @@ def _run_upgrade(store: Store) -> None:
     from alembic import command
 
     config = alembic_config(store)
-    with translate_db_errors(store.label), store.engine.connect() as conn:
+    url = store.url if store.postgres else ""
+    with translate_db_errors(store.label, url), store.engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
+            if store.postgres:  # one upgrade at a time; the others then find head
+                from sqlalchemy import text
+
+                from reminders.pg import MIGRATION_LOCK
+
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 

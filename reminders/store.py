@@ -1,8 +1,9 @@
 """The store: reminders, runs, changes and metadata, in plain portable SQL.
 
-On SQLite (the default) it talks to the standard library's sqlite3 directly, so a
-CLI command never pays for importing SQLAlchemy; any other SQLAlchemy URL goes
-through a SQLAlchemy engine with the same statements. Every SQLite connection gets
+On SQLite (the default) it talks to the standard library's sqlite3 directly, and on
+PostgreSQL (the only other engine, see `reminders.pg`) to psycopg directly, with the
+same statements, so a CLI command never pays for importing SQLAlchemy (Alembic and
+APScheduler's job store use it). Every SQLite connection gets
 a busy timeout and foreign keys (WAL is switched on once, at set-up). Writers take
 BEGIN IMMEDIATE so a read-then-write transaction waits for the lock instead of
 failing at once. Each write to `reminders` appends a `changes` row so the daemon
@@ -29,7 +30,7 @@ from reminders.schema import Reminder, Run
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 10_000
 MIN_ID_PREFIX = 4  # shortest id prefix a command accepts in place of the full id
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
@@ -84,9 +85,11 @@ def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine for Alembic and APScheduler's job store, set up alike."""
     from sqlalchemy import create_engine, event
 
+    if _sqlite_path(url) is None:
+        from reminders import pg
+
+        return pg.make_engine(url)
     engine = create_engine(url)
-    if engine.dialect.name != "sqlite":
-        return engine
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -118,22 +121,28 @@ def _sqlalchemy_error(exc: BaseException) -> BaseException | None:
 
 
 @contextlib.contextmanager
-def translate_db_errors(path: str) -> Iterator[None]:
+def translate_db_errors(path: str, url: str = "") -> Iterator[None]:
     """Turn database failures into errors that say what to do."""
     try:
         yield
     except ReminderError:
         raise
     except Exception as exc:
-        error = db_error(path, exc)
+        error = db_error(path, exc, url)
         if error is None:
             raise
         raise error from None
 
 
-def db_error(path: str, exc: BaseException) -> ReminderError | None:
-    """Our error for a database failure; None when `exc` is not one."""
+def db_error(path: str, exc: BaseException, url: str = "") -> ReminderError | None:
+    """Our error for a database failure; None when `exc` is not one. `url` is
+    given for PostgreSQL, whose errors name its host, never its password."""
     orig = _sqlalchemy_error(exc) or exc
+    if url and not isinstance(orig, sqlite3.Error):
+        from reminders import pg
+
+        if pg.is_driver_error(orig):
+            return pg.translate(orig, url)
     if isinstance(orig, sqlite3.OperationalError):
         return _operational(path, str(orig))
     if isinstance(orig, sqlite3.DatabaseError):
@@ -183,6 +192,10 @@ class Db:
         self._raw = raw
         self._sqlite = sqlite
 
+    @property
+    def postgres(self) -> bool:
+        return not self._sqlite
+
     def rows(
         self, sql: str, params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
@@ -190,10 +203,10 @@ class Db:
             cursor = self._raw.execute(sql, params or {})
             names = [column[0] for column in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        from sqlalchemy import text
+        from reminders.pg import pyformat
 
-        result = self._raw.execute(text(sql), params or {})
-        return [dict(row._mapping) for row in result] if result.returns_rows else []
+        cursor = self._raw.execute(pyformat(sql), params or None)
+        return cursor.fetchall() if cursor.description else []
 
     def one(
         self, sql: str, params: dict[str, Any] | None = None
@@ -209,9 +222,9 @@ class Db:
         """Execute a write; returns the number of rows it touched."""
         if self._sqlite:
             return int(self._raw.execute(sql, params or {}).rowcount)
-        from sqlalchemy import text
+        from reminders.pg import pyformat
 
-        return int(self._raw.execute(text(sql), params or {}).rowcount)
+        return int(self._raw.execute(pyformat(sql), params or None).rowcount)
 
 
 @dataclass(frozen=True)
@@ -340,14 +353,19 @@ class Store:
     """Reminders, runs and daemon metadata in one database."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
         self.path = _sqlite_path(url)
-        self.label = str(self.path) if self.path else url
+        self.postgres = self.path is None
+        if self.postgres:
+            from reminders import pg
+
+            url = pg.check_url(url)
+        self.url = url
+        self.label = str(self.path) if self.path else _pg_label(url)
         self._local = threading.local()
 
     @cached_property
     def engine(self) -> Engine:
-        """A SQLAlchemy engine, for Alembic, APScheduler and non-SQLite databases."""
+        """A SQLAlchemy engine, for Alembic, APScheduler's job store and PostgreSQL."""
         return make_engine(self.url)
 
     # -- transactions -------------------------------------------------------
@@ -362,15 +380,17 @@ class Store:
         return conn
 
     @cached_property
-    def _all_conns(self) -> list[sqlite3.Connection]:
+    def _all_conns(self) -> list[Any]:
         return []
 
     @contextlib.contextmanager
     def _transaction(self, mode: str) -> Iterator[Db]:
-        with translate_db_errors(self.label):
+        with translate_db_errors(self.label, self.url if self.postgres else ""):
             if self.path is None:
-                with self.engine.connect() as sa_conn, sa_conn.begin():
-                    yield Db(sa_conn, sqlite=False)
+                from reminders import pg
+
+                with pg.transaction(self._local, self.url, self._all_conns) as raw:
+                    yield Db(raw, sqlite=False)
                 return
             conn = self._connection()
             conn.execute(f"BEGIN {mode}")
@@ -400,6 +420,10 @@ class Store:
 
     @staticmethod
     def _record_change(db: Db, reminder_id: str, op: str, now_ms: int) -> int:
+        if db.postgres:
+            from reminders.pg_changes import before_change
+
+            before_change(db)
         revision = db.value(
             "INSERT INTO changes (reminder_id, op, at_ms) VALUES (:rid, :op, :at) "
             "RETURNING revision",
@@ -479,14 +503,18 @@ class Store:
         next_run_at_ms index, so a first screen costs the same at any size."""
         where = "" if include_disabled else "AND enabled = :yes"
         columns = "id, name, enabled, schedule, delivery, state, next_run_at_ms"
-        params: dict[str, Any] = {"yes": True, "limit": -1 if limit is None else limit}
+        everything = None if db.postgres else -1  # LIMIT NULL / LIMIT -1: no limit
+        params: dict[str, Any] = {
+            "yes": True,
+            "limit": everything if limit is None else limit,
+        }
         rows = db.rows(
             f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NOT NULL "  # noqa: S608
             f"{where} ORDER BY next_run_at_ms, created_at_ms LIMIT :limit",
             params,
         )
         if limit is None or len(rows) < limit:
-            params["limit"] = -1 if limit is None else limit - len(rows)
+            params["limit"] = everything if limit is None else limit - len(rows)
             rows += db.rows(
                 f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NULL "  # noqa: S608
                 f"{where} ORDER BY created_at_ms LIMIT :limit",
@@ -567,29 +595,24 @@ class Store:
         attempts: int = 0,
         note: str | None = None,
         delivered_at_ms: int | None = None,
+        fence: tuple[str, int] | None = None,
     ) -> int | None:
-        """Record a run; None when this reminder already has a run for that slot."""
+        """Record a run; None when this reminder already has a run for that slot.
+
+        With a `fence` (holder, epoch) the insert succeeds only while that epoch
+        holds the scheduler lease (PostgreSQL; LeaseLost otherwise).
+        """
+        if fence is not None:
+            from reminders.lease import claim_run
+
+            return claim_run(db, fence, _run_values(locals()))
         taken = db.value(
             "SELECT id FROM runs WHERE reminder_id = :rid AND scheduled_for_ms = :slot",
             {"rid": reminder_id, "slot": scheduled_for_ms},
         )
         if taken is not None:
             return None
-        values = {
-            "reminder_id": reminder_id,
-            "reminder_name": reminder_name,
-            "scheduled_for_ms": scheduled_for_ms,
-            "started_at_ms": started_at_ms,
-            "finished_at_ms": finished_at_ms,
-            "status": status,
-            "trigger": trigger,
-            "message_ids": _dump(list(message_ids)),
-            "error_class": error_class,
-            "error_text": error_text,
-            "attempts": attempts,
-            "note": note,
-            "delivered_at_ms": delivered_at_ms,
-        }
+        values = _run_values(locals())
         names = ", ".join(_RUN_COLUMNS)
         marks = ", ".join(f":{c}" for c in _RUN_COLUMNS)
         return int(
@@ -649,6 +672,13 @@ class Store:
 
     def set_meta(self, db: Db, key: str, value: str) -> None:
         params = {"k": key, "v": value}
+        if db.postgres:  # several daemons may write at once
+            db.run(
+                "INSERT INTO meta (key, value) VALUES (:k, :v) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params,
+            )
+            return
         if not db.run("UPDATE meta SET value = :v WHERE key = :k", params):
             db.run("INSERT INTO meta (key, value) VALUES (:k, :v)", params)
 
@@ -662,11 +692,26 @@ class Store:
                     exists = db.value(
                         "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'"
                     )
-                    if not exists:
-                        return None
+                else:
+                    exists = db.value("SELECT to_regclass('alembic_version')")
+                if not exists:
+                    return None
                 value = db.value("SELECT version_num FROM alembic_version")
         except StoreError:
             if self.path is None:
                 return None  # no alembic_version table yet on a server database
             raise
         return str(value) if value is not None else None
+
+
+def _run_values(args: dict[str, Any]) -> dict[str, Any]:
+    """The `runs` row from insert_run's arguments."""
+    values = {name: args[name] for name in _RUN_COLUMNS}
+    values["message_ids"] = _dump(list(args["message_ids"]))
+    return values
+
+
+def _pg_label(url: str) -> str:
+    from reminders import pg
+
+    return pg.label(url)

@@ -93,3 +93,28 @@ meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Leadership among daemons sharing one PostgreSQL database (unused on SQLite): one
+# row per lease, taken and renewed on the database's clock. `epoch` grows on every
+# takeover and fences the claim of a run.
+lease = Table(
+    "lease",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(191)),
+    Column("epoch", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+)
+
+# Every daemon seen on the database: what `status` and `doctor` report.
+daemons = Table(
+    "daemons",
+    metadata,
+    Column("id", String(191), primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("epoch", BigInteger),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("heartbeat_at_ms", BigInteger, nullable=False),
+)

@@ -23,8 +23,26 @@ from tests.fake_bot_api import TOKEN, FakeBotApi
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `engines(...)` run once per engine named (the store fixture)."""
+    marker = metafunc.definition.get_closest_marker("engines")
+    if marker is not None and "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", marker.args, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    """The database URL a test runs on: "" for SQLite in REMINDERS_HOME (the
+    default), or a fresh schema of this run's PostgreSQL database."""
+    name = getattr(request, "param", "sqlite")
+    if name == "sqlite":
+        return ""
+    database = request.getfixturevalue("pg_database")
+    return pg_schema_url(database)
+
+
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> Path:
     """Every test gets its own REMINDERS_HOME and never sees the real one."""
     for key in list(os.environ):
         if key.startswith("REMINDERS_") or key in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
@@ -33,7 +51,47 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.setenv("REMINDERS_HOME", str(path))
     monkeypatch.setenv("REMINDERS_GENERAL_TIMEZONE", "UTC")
+    if engine:
+        monkeypatch.setenv("REMINDERS_DATABASE_URL", engine)
     return path
+
+
+# -- PostgreSQL -------------------------------------------------------------------
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+def pg_admin(sql: str, database: str = "postgres", server: str = PG_SERVER) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/{database}", autocommit=True, connect_timeout=3) as c:
+        c.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database with a unique name for this test run, dropped after it."""
+    import uuid
+
+    import psycopg
+
+    name = f"reminders_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        pg_admin(f"CREATE DATABASE {name}")
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable on {PG_SERVER}: {str(exc).strip()}")
+    yield name
+    pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pg_schema_url(database: str, server: str = PG_SERVER) -> str:
+    """A URL whose connections see only a schema of their own: one per test."""
+    import uuid
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    pg_admin(f"CREATE SCHEMA {schema}", database, server)
+    host = server.removeprefix("postgresql://")
+    return f"postgresql+psycopg://{host}/{database}?options=-csearch_path%3D{schema}"
 
 
 @dataclass
@@ -71,6 +129,21 @@ def clock() -> FakeClock:
 
 def db_rows(home: Path) -> list[tuple[Any, ...]]:
     """Every stored reminder and run, to prove a refused command changed nothing."""
+    url = os.environ.get("REMINDERS_DATABASE_URL")
+    if url:
+        from reminders.store import Store
+
+        store = Store(url)
+        try:
+            with store.read() as db:
+                tables = db.rows("SELECT to_regclass('reminders') AS t")[0]["t"]
+                if tables is None:
+                    return []
+                found = db.rows("SELECT * FROM reminders ORDER BY id")
+                found += db.rows("SELECT * FROM runs ORDER BY id")
+        finally:
+            store.close()
+        return [tuple(row.values()) for row in found]
     path = home / "reminders.db"
     if not path.exists():
         return []
@@ -80,9 +153,16 @@ def db_rows(home: Path) -> list[tuple[Any, ...]]:
     return reminders + runs
 
 
+def store_url(home: Path) -> str:
+    """The database URL the test's CLI and daemon use."""
+    return os.environ.get("REMINDERS_DATABASE_URL") or f"sqlite:///{home / 'reminders.db'}"
+
+
 def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
     env.update({"REMINDERS_HOME": str(home), "PYTHONUNBUFFERED": "1"}, **extra)
+    if os.environ.get("REMINDERS_DATABASE_URL") and "REMINDERS_DATABASE_URL" not in extra:
+        env["REMINDERS_DATABASE_URL"] = os.environ["REMINDERS_DATABASE_URL"]
     return env
 
 
@@ -198,6 +278,7 @@ class Setup:
             "read_timeout = 2\nconnect_timeout = 2\n"
             "[daemon]\n"
             'poll_interval = "0.5s"\n'
+            'lease = "3s"\n'  # PostgreSQL: a restarted daemon takes over soon
             "[delivery]\n"
             'deadline = "5s"\n'
         )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from reminders.clock import FakeClock
 from tests.conftest import Cli
+
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
 
 
 def test_status_without_a_daemon_exits_69_and_says_how(run: Cli) -> None:

@@ -9,6 +9,8 @@ import pytest
 from reminders.clock import FakeClock
 from tests.conftest import Cli, db_rows
 
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
+
 SEED = [
     "cron",
     "add",

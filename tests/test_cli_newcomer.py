@@ -19,6 +19,8 @@ from reminders.render import shortest_prefixes
 from tests.conftest import Cli, Setup, db_rows, reminders_cmd
 from tests.fake_bot_api import TOKEN, FakeBotApi, slow
 
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
+
 MINUTE = 60_000
 
 

@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from mcp import Client
 
 from reminders.cli.common import Runtime
 from reminders.clock import FakeClock
 from reminders.mcp_server import build_server
 from tests.conftest import db_rows
+
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
 
 NOW_MS = 1795514400000  # 2026-11-24T10:00:00Z
 DAY_MS = 86_400_000

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Setup, reminders_cmd, wait_until
+from tests.conftest import Setup, reminders_cmd, store_url, wait_until
 from tests.fake_bot_api import TOKEN, FakeBotApi, slow, too_many
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.engines("sqlite", "postgresql")]
 
 
 def test_one_shot_arrives_once_and_is_deleted(setup: Setup) -> None:
@@ -75,12 +75,12 @@ def test_changes_while_running_take_effect(setup: Setup) -> None:
     """Added while running: arrives. Disabled or removed before its time: never does."""
     setup.start()
     setup.cli(
-        "add", "--name", "gone", "--at", "3s", "--message", "removed", "--to", "1"
+        "add", "--name", "gone", "--at", "6s", "--message", "removed", "--to", "1"
     )
     setup.cli(
-        "add", "--name", "off", "--at", "3s", "--message", "disabled", "--to", "1"
+        "add", "--name", "off", "--at", "6s", "--message", "disabled", "--to", "1"
     )
-    setup.cli("add", "--name", "on", "--at", "3s", "--message", "arrives", "--to", "1")
+    setup.cli("add", "--name", "on", "--at", "6s", "--message", "arrives", "--to", "1")
     setup.cli("rm", "gone")
     setup.cli("disable", "off")
     wait_until(lambda: setup.api.messages(), timeout=10)
@@ -290,11 +290,9 @@ def test_burst_to_twenty_chats_draws_no_429(setup: Setup, home: Path) -> None:
     """200 reminders due in the same second to 20 chats all arrive, with no 429s."""
     from reminders.migrate import open_store
     from reminders.schema import Reminder, ms_to_iso
-    from reminders.store import sqlite_url
-
     setup.api.enforce_limits = True
     setup.start()
-    store = open_store(sqlite_url(home / "reminders.db"))
+    store = open_store(store_url(home))
     now = int(time.time() * 1000)
     due = now + 2000
     with store.write() as db:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reminders.clock import FakeClock
 from tests.conftest import REPO, Cli, db_rows
+
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
 
 INLINE = REPO / "tests" / "data" / "02-inline-state-2026.3-4.json"
 

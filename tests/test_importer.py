@@ -19,6 +19,8 @@ from reminders.errors import ImportFormatError
 from reminders.transfer import plan_import
 from tests.conftest import REPO, Cli, db_rows
 
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
+
 DATA = REPO / "tests" / "data"
 SPLIT = DATA / "01-split-store-2026.5" / "jobs.json"
 INLINE = DATA / "02-inline-state-2026.3-4.json"

@@ -24,6 +24,8 @@ from tests.conftest import (
     wait_until,
 )
 
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
+
 TOOLS = {
     "add_reminder",
     "list_reminders",

@@ -142,7 +142,7 @@ def test_a_0001_database_gains_delivered_at_and_keeps_its_runs(
     [old] = run.json("runs")
     assert old["status"] == "sent" and "deliveredAtMs" not in old
     assert "2.000s" in run("runs").stdout  # lateness at the send's start
-    assert (home / "reminders.db.before-0002.bak").exists()
+    assert (home / f"reminders.db.before-{HEAD_REVISION}.bak").exists()
     with sqlite3.connect(home / "reminders.db") as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
     assert "delivered_at_ms" in columns

@@ -23,6 +23,8 @@ from reminders.webhook import WebhookSender
 from tests.conftest import Cli, Setup, db_rows, wait_until
 from tests.fake_webhook import DROP, Answer, Cut, FakeWebhook, Slow
 
+pytestmark = pytest.mark.engines("sqlite", "postgresql")
+
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 NOW_MS = 1795514400000  # 2026-11-24T10:00:00Z
 

@@ -95,6 +95,19 @@ def _daemon(runtime: Runtime) -> str:
             f"daemon {state['daemon']}. Start it: `reminders service install` or "
             "`reminders daemon`."
         )
+    if "lease" in state:  # several daemons on PostgreSQL
+        leaders = [d for d in state["daemons"] if d["role"] == "leader"]
+        if len(leaders) != 1 or not state["lease"]["fresh"]:
+            raise ReminderError(
+                f"{len(leaders)} daemons lead on the lease (want exactly one). "
+                "Check `reminders status` and the daemons' logs."
+            )
+        standby = sum(d["role"] == "standby" for d in state["daemons"])
+        leader = leaders[0]
+        return (
+            f"leader {leader['host']} pid {leader['pid']} on a fresh lease (epoch "
+            f"{state['lease']['epoch']}), {standby} standby"
+        )
     return f"running (pid {state['pid']})"
 
 

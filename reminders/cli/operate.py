@@ -64,6 +64,21 @@ def daemon(runtime: Runtime, log_format: str | None, config_error_zero: bool) ->
     raise SystemExit(0 if config_error_zero and code == EX_CONFIG else code)
 
 
+def _cluster_lines(state: dict[str, Any], now: int) -> list[str]:
+    lease = state["lease"]
+    lines = [
+        f"lease:      epoch {lease['epoch']}, "
+        + (f"held by {lease['holder']}" if lease["fresh"] else "free")
+    ]
+    for d in state["daemons"]:
+        lines.append(
+            f"  {d['role']:<8}  {d['host']} pid {d['pid']}, heartbeat "
+            f"{render.relative(d['heartbeatMs'], now)}"
+            + (f", epoch {d['epoch']}" if d["epoch"] is not None else "")
+        )
+    return lines
+
+
 @click.command()
 @json_option
 @pass_app
@@ -85,6 +100,7 @@ def status(ctx: AppContext, as_json: bool) -> None:
         runs = state["runsLast24h"]
         lines = [
             f"daemon:     {daemon_line}",
+            *(_cluster_lines(state, now) if "lease" in state else []),
             f"next fire:  {render.instant(state['nextRunAtMs'], zone)} "
             f"{render.relative(state['nextRunAtMs'], now)}".rstrip(),
             f"reminders:  {counts['enabled']} enabled, {counts['disabled']} disabled",

@@ -17,7 +17,7 @@ from reminders.config import (
     render_example,
     render_settings,
 )
-from reminders.errors import ConfigError
+from reminders.errors import ConfigError, StoreError
 from reminders.files import write_private
 
 
@@ -104,7 +104,10 @@ def db_upgrade(runtime: Runtime) -> None:
     store = Store(database_url(runtime.settings, runtime.paths))
     if store.path:
         store.path.parent.mkdir(parents=True, exist_ok=True)
-    backup = upgrade(store)
+    try:
+        backup = upgrade(store)
+    finally:
+        store.close()
     if backup:
         click.echo(f"Backed up to {backup}.")
     click.echo(f"Database {store.label} is at schema {HEAD_REVISION}.")
@@ -121,7 +124,11 @@ def db_backup(runtime: Runtime, dest: str | None) -> None:
     from reminders.migrate import write_backup
 
     store = runtime.app.store
-    assert store.path is not None
+    if store.path is None:
+        raise StoreError(
+            f"`db backup` copies SQLite files; back up {store.label} with "
+            "PostgreSQL's own tools (pg_dump)."
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = Path(dest) if dest else store.path.with_name(f"reminders-{stamp}.db")
     write_backup(store, target)

@@ -1,0 +1,226 @@
+"""PostgreSQL beside SQLite: CLI `add`, pick-up after a CLI write, firing lateness,
+and failover (SIGKILL of the leader to the first delivery by the new leader).
+
+Run by hand from the repository root, with PostgreSQL on 127.0.0.1:5432:
+    .venv/bin/python bench/pg_bench.py                 # about 8 minutes
+    .venv/bin/python bench/pg_bench.py --sizes 10000,100000 --kills 10
+A database is made for the run and dropped after. CLI figures time the installed
+entry point (.venv/bin/reminders) paired with a bare `python -c pass`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    Daemon,
+    FakeBotApi,
+    PgDatabase,
+    add_one_shots,
+    now_ms,
+    populate_idle,
+    summary,
+    write_config,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+ENTRY = REPO / ".venv" / "bin" / "reminders"
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+    env.update(REMINDERS_HOME=str(home), REMINDERS_GENERAL_TIMEZONE="UTC")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def wait_log(daemon: Daemon, text: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in daemon.log.read_text():
+        if daemon.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(daemon.log.read_text())
+        time.sleep(0.02)
+
+
+def cli_add(url: str, runs: int) -> str:
+    """Paired: `python -c pass`, then `reminders add`, `runs` times."""
+    with tempfile.TemporaryDirectory() as tmp, FakeBotApi() as api:
+        home = Path(tmp)
+        write_config(home, api, url=url)
+        env = env_for(home)
+        add = [str(ENTRY), "add", "--at", "20m", "--message", "bench", "--to", "1"]
+        subprocess.run(add, env=env, capture_output=True, check=True)  # creates it
+        bare, cli, ratios = [], [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            t1 = time.perf_counter()
+            subprocess.run(add, env=env, capture_output=True, check=True)
+            t2 = time.perf_counter()
+            bare.append(t1 - t0)
+            cli.append(t2 - t1)
+            ratios.append((t2 - t1) / (t1 - t0))
+    return (
+        f"add median {statistics.median(cli):.3f}s (min {min(cli):.3f}, max "
+        f"{max(cli):.3f}); python -c pass {statistics.median(bare):.3f}s; ratio "
+        f"median {statistics.median(ratios):.1f}x (n={runs})"
+    )
+
+
+def pickup(url: str, size: int, samples: int) -> str:
+    """From `reminders add` writing a reminder due at once to its delivery."""
+    with tempfile.TemporaryDirectory() as tmp, FakeBotApi() as api:
+        home = Path(tmp)
+        write_config(home, api, url=url)
+        populate_idle(home, size, url)
+        daemon = Daemon(home)
+        latencies = []
+        try:
+            wait_log(daemon, "leader (epoch" if url else "daemon ready")
+            for n in range(samples):
+                add = [str(ENTRY), "add", "--at", str(now_ms()), "--message"]
+                add += [f"pickup {n}", "--to", str(700_000 + n), "--json"]
+                out = subprocess.run(
+                    add, env=env_for(home), capture_output=True, check=True, text=True
+                ).stdout
+                # From the moment the CLI wrote the row (the daemon may deliver it
+                # before the CLI process has even exited).
+                written = json.loads(out)["createdAtMs"] / 1000
+                deadline = time.monotonic() + 10
+                while f"pickup {n}" not in api.texts() and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                arrived = [
+                    r.wall for r in api.messages() if r.params["text"] == f"pickup {n}"
+                ]
+                if arrived:
+                    latencies.append((arrived[0] - written) * 1000)
+                time.sleep(0.37)
+        finally:
+            daemon.stop()
+    return f"{size:,} stored: CLI write to delivery ms {summary(latencies)}"
+
+
+def lateness(url: str, size: int, due: int) -> str:
+    with tempfile.TemporaryDirectory() as tmp, FakeBotApi() as api:
+        home = Path(tmp)
+        write_config(home, api, url=url)
+        populate_idle(home, size, url)
+        daemon = Daemon(home)
+        try:
+            wait_log(daemon, "leader (epoch" if url else "daemon ready")
+            start = now_ms() + 3000
+            times = [start + i * 97 for i in range(due)]
+            add_one_shots(home, times, url=url)
+            deadline = time.monotonic() + 30 + due / 5
+            while len(api.messages()) < due and time.monotonic() < deadline:
+                time.sleep(0.1)
+            arrivals = {int(r.params["chat_id"]): r.wall for r in api.messages()}
+            late = [
+                arrivals[500_000 + i] * 1000 - at
+                for i, at in enumerate(times)
+                if 500_000 + i in arrivals
+            ]
+        finally:
+            daemon.stop()
+    return f"{size:,} stored: lateness ms {summary(late)}, delivered {len(late)}/{due}"
+
+
+def failover(url: str, kills: int, lease: str) -> str:
+    """Two daemons; SIGKILL the leader `kills` times; seconds until the other one
+    delivers. Five reminders fire every second throughout."""
+    from reminders.lease import cluster_state
+    from reminders.migrate import open_store
+
+    with tempfile.TemporaryDirectory() as tmp, FakeBotApi() as a, FakeBotApi() as b:
+        apis = [a, b]
+        homes = [Path(tmp) / "a", Path(tmp) / "b"]
+        for home, api in zip(homes, apis, strict=True):
+            write_config(home, api, url=url, extra=f'lease = "{lease}"\n')
+        store = open_store(url)
+        for chat in range(5):
+            add = [str(ENTRY), "add", "--every", "1s", "--message", f"tick {chat}"]
+            subprocess.run(
+                [*add, "--to", str(900 + chat)],
+                env=env_for(homes[0]),
+                capture_output=True,
+                check=True,
+            )
+        daemons = [Daemon(homes[0]), Daemon(homes[1])]
+        seconds = []
+        rng = random.Random(7)
+        try:
+            for daemon in daemons:
+                wait_log(daemon, "standing by")
+            for _ in range(kills):
+                leader = _leader(store, daemons, cluster_state)
+                time.sleep(rng.uniform(1, 5))
+                killed_at = time.time()
+                daemons[leader].proc.send_signal(signal.SIGKILL)
+                daemons[leader].proc.wait()
+                other = apis[1 - leader]
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    after = [r.wall for r in other.messages() if r.wall > killed_at]
+                    if after:
+                        seconds.append(min(after) - killed_at)
+                        break
+                    time.sleep(0.05)
+                daemons[leader] = Daemon(homes[leader])  # back as a standby
+                wait_log(daemons[leader], "standing by")
+        finally:
+            for daemon in daemons:
+                daemon.stop()
+            store.close()
+    return (
+        f"failover with lease {lease}: SIGKILL to first delivery by the new leader "
+        f"median {statistics.median(seconds):.1f} s, max {max(seconds):.1f} s "
+        f"(n={len(seconds)})"
+    )
+
+
+def _leader(store, daemons: list[Daemon], cluster_state) -> int:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for d in cluster_state(store)["daemons"]:
+            for index, daemon in enumerate(daemons):
+                if d["role"] == "leader" and d["pid"] == daemon.proc.pid:
+                    return index
+        time.sleep(0.1)
+    raise TimeoutError("no leader")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--sizes", default="10000", help="reminders stored, for lateness"
+    )
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--lease", default="15s")
+    args = parser.parse_args()
+    with PgDatabase() as url:
+        print(f"CLI add, SQLite:     {cli_add('', args.runs)}", flush=True)
+        print(f"CLI add, PostgreSQL: {cli_add(url, args.runs)}", flush=True)
+    for size in [int(s) for s in args.sizes.split(",")]:
+        print(f"SQLite,     {lateness('', size, 100)}", flush=True)
+        with PgDatabase() as url:
+            print(f"PostgreSQL, {lateness(url, size, 100)}", flush=True)
+    print(f"SQLite,     pick-up: {pickup('', 1000, 10)}", flush=True)
+    with PgDatabase() as url:
+        print(f"PostgreSQL, pick-up: {pickup(url, 1000, 10)}", flush=True)
+    with PgDatabase() as url:
+        print(failover(url, args.kills, args.lease), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -76,6 +76,9 @@ class ReminderSpec:
     silent: bool | None = None
     parse_mode: str | None = None
     catch_up: str | None = None
+    nag: str | None = None  # re-send every ... until Done ("off" stops nagging)
+    nag_max: int | None = None
+    starting: str | None = None  # the first slot of an --every, in --at's grammar
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -148,7 +151,7 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
     flags = spec.schedule_flags
     if len(flags) != 1:
         raise ValidationError("Choose exactly one schedule: --at, --every, or --cron.")
-    if spec.tz is not None and spec.every is not None:
+    if spec.tz is not None and spec.every is not None and spec.starting is None:
         raise ValidationError(
             "--tz is only valid with --cron or --at; drop it for --every."
         )
@@ -170,7 +173,10 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
             raise ScheduleError(f"--at {spec.at!r} is more than 10 years ahead.")
         return AtSchedule(at=ms_to_iso(at_ms))
     if spec.every is not None:
-        return EverySchedule(everyMs=parse_duration(spec.every), anchorMs=now_ms)
+        anchor = now_ms
+        if spec.starting is not None:
+            anchor = parse_at(spec.starting, zone=zone, now_ms=now_ms)
+        return EverySchedule(everyMs=parse_duration(spec.every), anchorMs=anchor)
     expr = " ".join(str(spec.cron).split())
     triggers.validate_cron(expr)
     stagger = parse_duration(spec.stagger) if spec.stagger is not None else None
@@ -224,6 +230,36 @@ def _delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
     return delivery
 
 
+def _nag(ctx: AppContext, spec: ReminderSpec, data: dict[str, Any]) -> None:
+    """Apply --nag/--nag-max to a reminder's JSON; only a chat with buttons nags."""
+    if spec.nag is None and spec.nag_max is None:
+        return
+    if spec.nag is not None and spec.nag.strip().lower() in ("off", "0", "none"):
+        data.pop("nagEveryMs", None)
+        data.pop("nagMax", None)
+        return
+    if not ctx.settings.telegram.interactive:
+        raise ValidationError(
+            "--nag needs the Done button, which reminders shows only with "
+            "[telegram] interactive = true in config.toml; turn it on or drop --nag."
+        )
+    if spec.nag is not None:
+        every = parse_duration(spec.nag)
+        if every < 60_000:
+            raise ValidationError(
+                f"--nag {spec.nag!r} is too often; nag at most once a minute."
+            )
+        data["nagEveryMs"] = every
+    if "nagEveryMs" not in data:
+        raise ValidationError(
+            "--nag-max needs --nag: say how often to re-send, e.g. --nag 15m."
+        )
+    if spec.nag_max is not None:
+        if spec.nag_max < 1:
+            raise ValidationError("--nag-max must be 1 or more.")
+        data["nagMax"] = spec.nag_max
+
+
 def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
     now_ms = ctx.now_ms()
     reminder_id = str(uuid.uuid4())
@@ -254,6 +290,7 @@ def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
         else None,
         **spec.extra,
     }
+    _nag(ctx, spec, data)
     reminder = parse_reminder(data)
     reminder.state.nextRunAtMs = next_run(reminder, ctx.default_tz, now_ms)
     return reminder
@@ -325,6 +362,7 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
         data["delivery"] = _delivery(spec, current.delivery).model_dump(
             exclude_none=True
         )
+        _nag(ctx, spec, data)
         data.update(spec.extra)
         data["updatedAtMs"] = now_ms
         updated = parse_reminder(data)

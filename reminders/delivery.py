@@ -1,4 +1,5 @@
-"""Delivery to Telegram: the only module that talks to python-telegram-bot.
+"""Delivery to Telegram: the module that sends with python-telegram-bot (the chat,
+in `reminders.chat`, polls and answers with the same Bot).
 
 `TelegramSender` holds one Bot for its life, splits long text, paces sends under
 Telegram's flood limits (`reminders.ratelimit`) and turns every failure into a
@@ -366,6 +367,11 @@ class TelegramSender:
             if isinstance(logger, logging.Logger):
                 logger.removeFilter(self._redact)
 
+    @property
+    def bot(self) -> Bot | None:
+        """The open Bot (None before start() succeeds), shared with the chat."""
+        return self._bot
+
     async def close(self) -> None:
         bot, self._bot = self._bot, None
         if bot is not None:
@@ -381,10 +387,12 @@ class TelegramSender:
         silent: bool = False,
         skip_parts: int = 0,
         on_part: Callable[[int, int], Awaitable[None] | None] | None = None,
+        reply_markup: Any = None,
     ) -> SendResult:
         """Send `text` to `target`, part by part from index `skip_parts`.
 
-        `on_part(index, message_id)` runs after each part is accepted. Raises
+        `on_part(index, message_id)` runs after each part is accepted.
+        `reply_markup` (buttons) goes on the last part only. Raises
         DeliveryFailure; its `sent_ids` are the parts that went out before it.
         Transient failures are retried for at most `deadline_s` from the first
         failure (waiting for the rate limiter before that does not count).
@@ -414,7 +422,10 @@ class TelegramSender:
         )
         for index in range(skip_parts, len(parts)):
             label = f"part {index + 1}/{len(parts)} " if len(parts) > 1 else ""
-            message_id = await self._send_part(state, parts[index], silent, label)
+            markup = reply_markup if index == len(parts) - 1 else None
+            message_id = await self._send_part(
+                state, parts[index], silent, label, markup
+            )
             state.result.message_ids.append(message_id)
             if on_part is not None:
                 outcome = on_part(index, message_id)
@@ -424,7 +435,7 @@ class TelegramSender:
         return state.result
 
     async def _send_part(
-        self, state: _Send, part: str, silent: bool, label: str
+        self, state: _Send, part: str, silent: bool, label: str, markup: Any = None
     ) -> int:
         """Send one part until it is accepted; raise DeliveryFailure otherwise."""
         assert self._bot is not None
@@ -440,6 +451,7 @@ class TelegramSender:
                             message_thread_id=state.thread,
                             disable_notification=silent,
                             link_preview_options=previews,
+                            reply_markup=markup,
                         )
                     except TelegramError as exc:
                         turn.sent = isinstance(exc, NetworkError) and _maybe_sent(exc)

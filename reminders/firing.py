@@ -32,6 +32,16 @@ class Sender(Protocol):
     async def send(self, target: Any, text: str, **options: Any) -> SendResult: ...
 
 
+class FireHooks(Protocol):
+    """What the daemon adds to a scheduled send: quiet hours, the chat's buttons."""
+
+    def send_options(self, reminder: Reminder, run: Run) -> dict[str, Any]: ...
+
+    async def delivered(
+        self, reminder: Reminder, run: Run, target: Any, result: SendResult
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class FirePlan:
     """What to do when a reminder's job runs at `now`."""
@@ -161,8 +171,10 @@ class Firer:
         clock: Any,
         started_ms: int | None = None,
         alerts: AlertPolicy | None = None,
+        hooks: FireHooks | None = None,
     ) -> None:
         self.store = store
+        self.hooks = hooks
         self.sender = sender
         self.default_tz = default_tz
         self.catch_up_ms = catch_up_ms
@@ -377,14 +389,16 @@ class Firer:
         parse_mode = (
             (delivery.parseMode if delivery else None) or self.parse_mode or None
         )
+        extra = self.hooks.send_options(reminder, run) if self.hooks else {}
         try:
             result = await self.sender.send(
                 target,
                 reminder.text,
                 parse_mode=parse_mode,
-                silent=bool(delivery and delivery.silent),
+                silent=bool(delivery and delivery.silent) or extra.pop("silent", False),
                 skip_parts=len(run.messageIds),
                 on_part=on_part,
+                **extra,
             )
         except DeliveryFailure as failure:
             return Outcome(
@@ -395,6 +409,8 @@ class Firer:
                 len(failure.attempts),
                 note="; ".join(failure.attempts) or None,
             )
+        if self.hooks is not None:
+            await self.hooks.delivered(reminder, run, target, result)
         notes = list(result.warnings)
         if len(result.attempts) > 1:  # every attempt's outcome stays on the run
             notes.append("attempts: " + "; ".join(result.attempts))

@@ -74,4 +74,6 @@ def run_status(run: Run) -> str:
     status = run.status
     if run.trigger in ("late", "catch-up") and status == "sent":
         status = f"sent ({run.trigger})"
+    if run.response:
+        status = f"{status}, {run.response}"
     return status

@@ -29,7 +29,7 @@ from reminders.schema import Reminder, Run
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002_chat"
 BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
 _OPTION_KEYS = (
@@ -39,6 +39,8 @@ _OPTION_KEYS = (
     "wakeMode",
     "failureAlert",
     "catchUpMs",
+    "nagEveryMs",
+    "nagMax",
 )
 _JSON_COLUMNS = ("schedule", "payload", "delivery", "state", "options", "message_ids")
 _REMINDER_COLUMNS = (
@@ -49,7 +51,7 @@ _REMINDER_COLUMNS = (
 _RUN_COLUMNS = (
     "reminder_id", "reminder_name", "scheduled_for_ms", "started_at_ms",
     "finished_at_ms", "status", "trigger", "message_ids", "error_class", "error_text",
-    "attempts", "note",
+    "attempts", "note", "response", "response_at_ms",
 )  # fmt: skip
 
 
@@ -305,6 +307,8 @@ def row_to_run(row: dict[str, Any]) -> Run:
         errorText=row["error_text"],
         attempts=row["attempts"],
         note=row["note"],
+        response=row.get("response"),
+        responseAtMs=row.get("response_at_ms"),
     )
 
 
@@ -505,6 +509,8 @@ class Store:
             "error_text": error_text,
             "attempts": attempts,
             "note": note,
+            "response": None,
+            "response_at_ms": None,
         }
         names = ", ".join(_RUN_COLUMNS)
         marks = ", ".join(f":{c}" for c in _RUN_COLUMNS)

@@ -111,7 +111,8 @@ def test_an_upgrade_backs_the_old_file_up_first(
     with store.write() as db:
         db.run("INSERT INTO meta (key, value) VALUES ('marker', 'before')")
     monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
-    monkeypatch.setattr(migrate, "known_revisions", lambda store: {"0001", "0002"})
+    known = {"0001", HEAD_REVISION, "0002"}
+    monkeypatch.setattr(migrate, "known_revisions", lambda store: known)
     migrated: list[str] = []
     monkeypatch.setattr(
         migrate, "_run_upgrade", lambda store: migrated.append(store.label)

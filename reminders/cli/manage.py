@@ -84,6 +84,16 @@ def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--catch-up", help="How late a missed slot still fires (default 1h)."
         ),
+        click.option(
+            "--nag",
+            help="Re-send every 15m (say) until Done is pressed; off to stop. "
+            "Needs telegram.interactive.",
+        ),
+        click.option(
+            "--nag-max",
+            type=click.IntRange(1, 1000),
+            help="At most this many re-sends per delivery (default 8).",
+        ),
     ]
     for flag, key in INERT_VALUE_FLAGS.items():
         dest = "inert_" + flag.lstrip("-").replace("-", "_")

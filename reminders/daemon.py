@@ -121,6 +121,7 @@ class Daemon:
         self.revision = 0
         self.sender: Any = None
         self.firer: Firer | None = None
+        self.chat: Any = None  # reminders.chat.ChatService
         self.scheduler: Any = None
         self.jobstore: Any = None
         self.rewritten = 0
@@ -157,6 +158,9 @@ class Daemon:
         )
         settings = self.ctx.settings
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
+        from reminders.chat import check_settings
+
+        check_settings(settings)
         await self._start_sender()
         self.firer = self._make_firer()
         await self.firer.recover()
@@ -168,6 +172,7 @@ class Daemon:
             await asyncio.to_thread(self._checkpoint)
         release_memory()  # the rebuild's pages are garbage now
         self.scheduler.resume()
+        self.chat.start()
         self._install_signals()
         sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
         log.info(
@@ -225,9 +230,14 @@ class Daemon:
             log.warning("%s The daemon goes on and retries at each send.", exc)
 
     def _make_firer(self) -> Firer:
-        return make_firer(
+        from reminders.chat import ChatService
+
+        self.chat = ChatService(self.ctx, self.sender)
+        firer = make_firer(
             self.store, self.sender, self.ctx.settings, self.ctx.clock, self.started_ms
         )
+        firer.hooks = self.chat  # quiet hours, and the chat's buttons
+        return firer
 
     def _start_scheduler(self) -> None:
         from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -284,12 +294,21 @@ class Daemon:
         except ConfigError as exc:
             log.error("config not reloaded: %s", exc)
             return
+        try:
+            from reminders.chat import check_settings
+
+            check_settings(settings)
+        except ConfigError as exc:
+            log.error("config not reloaded: %s", exc)
+            return
         old = self.ctx.settings
         self.ctx.settings = settings
+        await self.chat.stop()
         if settings.telegram != old.telegram or settings.delivery != old.delivery:
             await self.sender.close()
             await self._start_sender()
         self.firer = self._make_firer()
+        self.chat.start()
         log.info("configuration reloaded from %s", self.ctx.paths.config)
 
     def _clock_jumped(self) -> bool:
@@ -306,6 +325,8 @@ class Daemon:
             await asyncio.wait(set(self.inflight), timeout=STOP_GRACE_S)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.chat is not None:
+            await self.chat.stop()
         if self.sender is not None:
             await self.sender.close()
         if self._data_version_conn is not None:

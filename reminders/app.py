@@ -244,12 +244,7 @@ def _nag(ctx: AppContext, spec: ReminderSpec, data: dict[str, Any]) -> None:
             "[telegram] interactive = true in config.toml; turn it on or drop --nag."
         )
     if spec.nag is not None:
-        every = parse_duration(spec.nag)
-        if every < 60_000:
-            raise ValidationError(
-                f"--nag {spec.nag!r} is too often; nag at most once a minute."
-            )
-        data["nagEveryMs"] = every
+        data["nagEveryMs"] = parse_duration(spec.nag)
     if "nagEveryMs" not in data:
         raise ValidationError(
             "--nag-max needs --nag: say how often to re-send, e.g. --nag 15m."

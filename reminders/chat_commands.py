@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from reminders import triggers
 from reminders.errors import ScheduleError, ValidationError
-from reminders.timeparse import parse_at, parse_duration
+from reminders.timeparse import SkippedTime, parse_at, parse_duration
 
 MAX_TIME_WORDS = 4
 _QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»", "'": "'", "‘": "’"}
@@ -68,6 +68,8 @@ def _reads_as_time(phrase: str, zone: ZoneInfo, now_ms: int) -> bool:
         return False
     try:
         parse_at(phrase, zone=zone, now_ms=now_ms)
+    except SkippedTime as exc:  # a time as typed, that does not exist: never shift it
+        raise ChatUsageError(str(exc), "remind") from None
     except ScheduleError:
         return False
     return True

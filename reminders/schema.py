@@ -152,7 +152,7 @@ class Reminder(BaseModel):
     # Ours: how late a missed recurring slot may still be caught up.
     catchUpMs: int | None = Field(default=None, ge=0)
     # Ours: re-send every nagEveryMs until Done is pressed, at most nagMax times.
-    nagEveryMs: int | None = Field(default=None, ge=1000)
+    nagEveryMs: int | None = Field(default=None, ge=1)
     nagMax: int | None = Field(default=None, ge=1)
     state: ReminderState = Field(default_factory=ReminderState)
 

@@ -32,6 +32,12 @@ log = logging.getLogger("reminders.chat")
 MAX_LISTED = 20
 MAX_TEXT = 4096
 NOT_OURS = "This button is no longer valid."
+SETTLE_TRIES = 20
+SETTLE_WAIT_S = 0.1
+
+
+class _Unsettled(Exception):
+    """The run is still being sent: its buttons are not recorded yet."""
 
 
 @dataclass
@@ -165,9 +171,16 @@ class Handlers:
         kind, _, rest = (query.data or "").partition(":")
         try:
             if kind in ("d", "s") and chat_id is not None:
-                notice, mark = await asyncio.to_thread(
-                    self._press, kind, rest, chat_id, message_id
-                )
+                for _ in range(SETTLE_TRIES):  # pressed before the send was recorded
+                    try:
+                        notice, mark = await asyncio.to_thread(
+                            self._press, kind, rest, chat_id, message_id
+                        )
+                        break
+                    except _Unsettled:
+                        await asyncio.sleep(SETTLE_WAIT_S)
+                else:
+                    raise StalePress(NOT_OURS)
                 original = getattr(message, "text", None) or ""
                 await asyncio.gather(
                     self._answer(query, notice),
@@ -202,6 +215,9 @@ class Handlers:
             raise StalePress(NOT_OURS) from None
         with self.ctx.store.read() as db:
             prompt = responses.get_prompt(db, run_id)
+            run = self.ctx.store.get_run(db, run_id) if prompt is None else None
+        if run is not None and run.status == "sending":
+            raise _Unsettled
         if (
             prompt is None
             or prompt.chat_id != str(chat_id)

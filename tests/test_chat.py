@@ -423,3 +423,27 @@ def test_nag_is_stored_as_our_own_field_and_not_exported(
     assert added["nagEveryMs"] == 900_000 and added["nagMax"] == 4
     run("export", str(home / "jobs.json"))
     assert "nag" not in (home / "jobs.json").read_text()
+
+
+def test_a_press_before_the_send_is_recorded_waits_for_it(
+    ctx: AppContext, telegram: FakeBotApi
+) -> None:
+    """Telegram shows the message before its answer reaches us: a quick press is
+    honoured once the run is recorded, not refused as stale."""
+    from tests.fake_bot_api import slow
+
+    reminder = add(ctx, at="1s", system_event="quick")
+    ctx.clock = FakeClock(ctx.now_ms() + 2000)
+    telegram.fail_next(slow(1.0))
+
+    async def body(service: ChatService, firer: Any) -> None:
+        firing = asyncio.create_task(firer.fire(reminder.id))
+        stored = await until(lambda: telegram.messages())
+        message = stored[0].message or {}
+        telegram.press(USER, USER, message["message_id"], dict(telegram.buttons(message))["Done"])
+        await firing
+        await until(lambda: telegram.calls("editMessageText"))
+
+    chat_run(ctx, body)
+    assert "✅ Done" in telegram.calls("editMessageText")[0].params["text"]
+    assert [r.response for r in runs(ctx)] == ["done"]

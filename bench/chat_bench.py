@@ -59,7 +59,9 @@ def press_to_edit(samples: int) -> str:
                         break
                     time.sleep(0.001)
                 else:
-                    edits.append((api.calls("editMessageText")[n].wall - pressed) * 1000)
+                    edits.append(
+                        (api.calls("editMessageText")[n].wall - pressed) * 1000
+                    )
                     answered = api.calls("answerCallbackQuery")
                     if len(answered) > n:
                         answers.append((answered[n].wall - pressed) * 1000)

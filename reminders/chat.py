@@ -59,7 +59,7 @@ def snooze_label(choice: str) -> str:
 
 
 def reminder_buttons(run_id: int, choices: list[str]) -> InlineKeyboardMarkup:
-    """Done / Snooze ... / Tomorrow. Callback data names the run: d:RUN, s:RUN:CHOICE."""
+    """Done / Snooze ... / Tomorrow; the data names the run: d:RUN, s:RUN:CHOICE."""
     snoozes = [
         InlineKeyboardButton(snooze_label(choice), callback_data=f"s:{run_id}:{index}")
         for index, choice in enumerate(choices)
@@ -245,7 +245,11 @@ class ChatService:
                 warnings.simplefilter("ignore")
                 raw = await bot.do_api_request(
                     "get_updates",
-                    api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": UPDATES},
+                    api_kwargs={
+                        "offset": offset,
+                        "timeout": 0,
+                        "allowed_updates": UPDATES,
+                    },
                 )
         except Exception as exc:
             log.warning("chat: could not read updates (%s)", exc)
@@ -285,7 +289,10 @@ class ChatService:
             return True
         now = monotonic()
         key = user_id if isinstance(user_id, int) else 0
-        if now - self._strangers.get(key, -STRANGER_LOG_EVERY_S) >= STRANGER_LOG_EVERY_S:
+        if (
+            now - self._strangers.get(key, -STRANGER_LOG_EVERY_S)
+            >= STRANGER_LOG_EVERY_S
+        ):
             self._strangers[key] = now
             if len(self._strangers) > 1000:
                 self._strangers.clear()
@@ -318,9 +325,13 @@ class ChatService:
         for root in await asyncio.to_thread(responses.due_nags, self.ctx.store, now):
             if self.quiet is not None and self.quiet.contains(now):
                 end = self.quiet.end_after(now)
-                await asyncio.to_thread(responses.postpone_nag, self.ctx.store, root, end)
+                await asyncio.to_thread(
+                    responses.postpone_nag, self.ctx.store, root, end
+                )
                 continue
-            run = await asyncio.to_thread(responses.claim_nag, self.ctx.store, root, now)
+            run = await asyncio.to_thread(
+                responses.claim_nag, self.ctx.store, root, now
+            )
             if run is not None:
                 await self._send_nag(root, run)
 
@@ -383,4 +394,6 @@ class ChatService:
                     created_at_ms=now,
                 ),
             )
-        log.info("nagged %s (%s) again, run %s", root.reminder_name, root.reminder_id, run.id)
+        log.info(
+            "nagged %s (%s) again, run %s", root.reminder_name, root.reminder_id, run.id
+        )

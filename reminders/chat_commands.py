@@ -129,7 +129,10 @@ def _cron(rest: str) -> Command:
         words = _words(rest)
         for count in (6, 5):
             if len(words) > count and _valid_cron(rest[: words[count - 1].end()]):
-                expr, text = rest[: words[count - 1].end()], rest[words[count].start() :]
+                expr, text = (
+                    rest[: words[count - 1].end()],
+                    rest[words[count].start() :],
+                )
                 break
         else:
             raise ChatUsageError("I could not read a cron expression there.", "cron")

@@ -55,7 +55,7 @@ class Handlers:
     def bot(self) -> Any:
         return self.service.sender.bot
 
-    # -- messages --------------------------------------------------------------------
+    # -- messages ----------------------------------------------------------------
 
     async def on_message(self, message: Any) -> None:
         if not self.service.allowed_user(message.from_user, "message"):
@@ -80,7 +80,12 @@ class Handlers:
         await self._send(chat_id, thread, reply)
 
     def _carry_out(
-        self, command: Command, chat_id: int, thread: int | None, zone: str, message: Any
+        self,
+        command: Command,
+        chat_id: int,
+        thread: int | None,
+        zone: str,
+        message: Any,
     ) -> Reply:
         """Run one command (in a worker thread: it reads and writes the store)."""
         name = command.name
@@ -151,16 +156,22 @@ class Handlers:
         for number, reminder in enumerate(found[:MAX_LISTED], start=1):
             next_ms = reminder.state.nextRunAtMs
             when = short_time(next_ms, zone, now) if next_ms else "not scheduled"
-            kind = "" if reminder.is_one_shot else f" ({render.schedule_text(reminder, zone)})"
+            kind = (
+                ""
+                if reminder.is_one_shot
+                else f" ({render.schedule_text(reminder, zone)})"
+            )
             lines.append(f"{number}. {reminder.name}: {when}{kind} [{reminder.id[:8]}]")
             label = f"Cancel {number}. {reminder.name}"
             label = label if len(label) <= 40 else label[:39] + "…"
-            buttons.append([InlineKeyboardButton(label, callback_data=f"c:{reminder.id}")])
+            buttons.append(
+                [InlineKeyboardButton(label, callback_data=f"c:{reminder.id}")]
+            )
         if len(found) > MAX_LISTED:
             lines.append(f"… and {len(found) - MAX_LISTED} more: `reminders list`")
         return Reply("\n".join(lines), InlineKeyboardMarkup(buttons))
 
-    # -- button presses ----------------------------------------------------------------
+    # -- button presses ----------------------------------------------------------
 
     async def on_press(self, query: Any) -> None:
         if not self.service.allowed_user(query.from_user, "button press"):
@@ -184,7 +195,9 @@ class Handlers:
                 original = getattr(message, "text", None) or ""
                 await asyncio.gather(
                     self._answer(query, notice),
-                    self._edit(chat_id, message_id, _noted(original, f"{mark} {notice}")),
+                    self._edit(
+                        chat_id, message_id, _noted(original, f"{mark} {notice}")
+                    ),
                 )
                 return
             if kind == "c" and chat_id is not None:
@@ -233,7 +246,7 @@ class Handlers:
         at = follow_up.state.nextRunAtMs or 0
         return f"Snoozed until {short_time(at, zone, self.ctx.now_ms())}", "💤"
 
-    # -- talking back -------------------------------------------------------------------
+    # -- talking back ------------------------------------------------------------
 
     async def _answer(self, query: Any, text: str) -> None:
         try:

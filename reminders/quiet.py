@@ -49,7 +49,7 @@ def parse_quiet_hours(text: str, zone: str = "UTC") -> QuietHours | None:
     hours = [int(part) for part in match.groups()] if match else []
     if not match or hours[0] > 23 or hours[2] > 23 or hours[1] > 59 or hours[3] > 59:
         raise ValueError(
-            f"quiet hours {text!r} are not a window like \"22:00-07:00\" (HH:MM-HH:MM)"
+            f'quiet hours {text!r} are not a window like "22:00-07:00" (HH:MM-HH:MM)'
         )
     start, end = time(hours[0], hours[1]), time(hours[2], hours[3])
     if start == end:

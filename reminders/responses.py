@@ -155,7 +155,11 @@ def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
         db.run(
             "UPDATE chat_prompts SET nags_left = :left, next_nag_at_ms = :next "
             "WHERE run_id = :id",
-            {"left": left, "next": now_ms + every if left > 0 else None, "id": root.run_id},
+            {
+                "left": left,
+                "next": now_ms + every if left > 0 else None,
+                "id": root.run_id,
+            },
         )
         slot = current.next_nag_at_ms
         while True:
@@ -176,12 +180,16 @@ def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
 # -- use-cases ------------------------------------------------------------------
 
 
-def _answer_chain(db: Db, store: Store, prompt: Prompt, response: str, now: int) -> None:
+def _answer_chain(
+    db: Db, store: Store, prompt: Prompt, response: str, now: int
+) -> None:
     """Record the press on its run and stop the chain's nags; StalePress if done."""
     current = get_prompt(db, prompt.run_id)
     root = get_prompt(db, prompt.root_run_id)
-    if current is None or current.answered_at_ms is not None or (
-        root is not None and root.answered_at_ms is not None
+    if (
+        current is None
+        or current.answered_at_ms is not None
+        or (root is not None and root.answered_at_ms is not None)
     ):
         raise StalePress("This reminder was already answered.")
     db.run(
@@ -225,9 +233,7 @@ def snooze(ctx: AppContext, prompt: Prompt, choice: str, zone: str) -> Reminder:
     at = follow_up.state.nextRunAtMs or 0
     now = ctx.now_ms()
     with ctx.store.write() as db:
-        _answer_chain(
-            db, ctx.store, prompt, f"snoozed until {instant(at, zone)}", now
-        )
+        _answer_chain(db, ctx.store, prompt, f"snoozed until {instant(at, zone)}", now)
         ctx.store.save(db, follow_up, now)
     return follow_up
 

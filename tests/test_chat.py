@@ -147,7 +147,9 @@ def test_snooze_makes_a_one_shot_and_leaves_the_series_alone(
     after = app.show(ctx, series.id)
     assert after.schedule == before.schedule
     assert after.state.nextRunAtMs == (before.state.nextRunAtMs or 0) + 86_400_000
-    (follow_up,) = [r for r in app.list_reminders(ctx, include_disabled=True) if r.is_one_shot]
+    (follow_up,) = [
+        r for r in app.list_reminders(ctx, include_disabled=True) if r.is_one_shot
+    ]
     assert follow_up.text == "water the plants" and follow_up.delivery.to == str(USER)
     assert follow_up.state.nextRunAtMs == ctx.now_ms() + 3_600_000
     (edit,) = telegram.calls("editMessageText")
@@ -222,7 +224,10 @@ def test_forged_or_stale_presses_are_answered_and_change_nothing(
     chat_run(ctx, body)
     assert db_rows(home) == state["before"]
     notice = telegram.calls("answerCallbackQuery")[-1].params["text"]
-    assert notice in ("This button is no longer valid.", "This reminder was already answered.")
+    assert notice in (
+        "This button is no longer valid.",
+        "This reminder was already answered.",
+    )
     assert len(telegram.calls("editMessageText")) == (1 if forge == "twice" else 0)
 
 
@@ -316,7 +321,12 @@ def test_a_nag_resends_until_done(ctx: AppContext, telegram: FakeBotApi) -> None
     """Each nag is a run of its own with buttons; Done on any of them stops it."""
     clock = FakeClock(ctx.now_ms())
     ctx.clock = clock
-    reminder = add(ctx, at="1s", system_event="feed the cat", extra={"nagEveryMs": 900_000, "nagMax": 3})
+    reminder = add(
+        ctx,
+        at="1s",
+        system_event="feed the cat",
+        extra={"nagEveryMs": 900_000, "nagMax": 3},
+    )
 
     async def body(service: ChatService, firer: Any) -> None:
         clock.advance(2000)
@@ -340,13 +350,19 @@ def test_a_nag_resends_until_done(ctx: AppContext, telegram: FakeBotApi) -> None
 
 
 def _done_data(request: Any) -> str:
-    return next(data for label, data in FakeBotApi.buttons(None, request.message) if label == "Done")  # type: ignore[arg-type]
+    return next(
+        data
+        for label, data in FakeBotApi.buttons(None, request.message)
+        if label == "Done"
+    )  # type: ignore[arg-type]
 
 
 def test_nags_stop_at_the_cap(ctx: AppContext, telegram: FakeBotApi) -> None:
     clock = FakeClock(ctx.now_ms())
     ctx.clock = clock
-    reminder = add(ctx, at="1s", system_event="x", extra={"nagEveryMs": 60_000, "nagMax": 2})
+    reminder = add(
+        ctx, at="1s", system_event="x", extra={"nagEveryMs": 60_000, "nagMax": 2}
+    )
 
     async def body(service: ChatService, firer: Any) -> None:
         clock.advance(2000)
@@ -411,7 +427,9 @@ def test_interactive_without_allowed_users_refuses_to_start(
 
 
 def test_nag_is_refused_without_interactive(run: Cli, home: Path) -> None:
-    result = run("add", "--at", "1h", "--message", "m", "--to", "1", "--nag", "15m", code=65)
+    result = run(
+        "add", "--at", "1h", "--message", "m", "--to", "1", "--nag", "15m", code=65
+    )
     assert "interactive = true" in result.stderr
     assert db_rows(home) == []
 
@@ -419,7 +437,19 @@ def test_nag_is_refused_without_interactive(run: Cli, home: Path) -> None:
 def test_nag_is_stored_as_our_own_field_and_not_exported(
     ctx: AppContext, run: Cli, home: Path
 ) -> None:
-    added = run.json("add", "--at", "1h", "--message", "m", "--to", "1", "--nag", "15m", "--nag-max", "4")
+    added = run.json(
+        "add",
+        "--at",
+        "1h",
+        "--message",
+        "m",
+        "--to",
+        "1",
+        "--nag",
+        "15m",
+        "--nag-max",
+        "4",
+    )
     assert added["nagEveryMs"] == 900_000 and added["nagMax"] == 4
     run("export", str(home / "jobs.json"))
     assert "nag" not in (home / "jobs.json").read_text()
@@ -440,7 +470,9 @@ def test_a_press_before_the_send_is_recorded_waits_for_it(
         firing = asyncio.create_task(firer.fire(reminder.id))
         stored = await until(lambda: telegram.messages())
         message = stored[0].message or {}
-        telegram.press(USER, USER, message["message_id"], dict(telegram.buttons(message))["Done"])
+        telegram.press(
+            USER, USER, message["message_id"], dict(telegram.buttons(message))["Done"]
+        )
         await firing
         await until(lambda: telegram.calls("editMessageText"))
 

@@ -30,7 +30,10 @@ BERLIN = ZoneInfo("Europe/Berlin")
             "/every 1d 9:00 standup",
             Command("every", when="1d", starting="9:00", text="standup"),
         ),
-        ('/cron "0 9 * * 1-5" standup', Command("cron", when="0 9 * * 1-5", text="standup")),
+        (
+            '/cron "0 9 * * 1-5" standup',
+            Command("cron", when="0 9 * * 1-5", text="standup"),
+        ),
         ("/list", Command("list")),
         ("/cancel 1a2b3c4d", Command("cancel", text="1a2b3c4d")),
         ("/cancel Morning standup", Command("cancel", text="Morning standup")),
@@ -41,11 +44,20 @@ BERLIN = ZoneInfo("Europe/Berlin")
         ("/help", Command("help")),
         ("/start", Command("help")),
         # more ways people type them
-        ("/remind in 1h30m stretch", Command("remind", when="in 1h30m", text="stretch")),
+        (
+            "/remind in 1h30m stretch",
+            Command("remind", when="in 1h30m", text="stretch"),
+        ),
         ("/remind +20m tea", Command("remind", when="+20m", text="tea")),
         ("/remind 1h 30m go", Command("remind", when="1h 30m", text="go")),
-        ("/remind 18:00 30 push-ups", Command("remind", when="18:00", text="30 push-ups")),
-        ("/remind tomorrow call mom", Command("remind", when="tomorrow", text="call mom")),
+        (
+            "/remind 18:00 30 push-ups",
+            Command("remind", when="18:00", text="30 push-ups"),
+        ),
+        (
+            "/remind tomorrow call mom",
+            Command("remind", when="tomorrow", text="call mom"),
+        ),
         (
             "/remind today at 18:00 dinner",
             Command("remind", when="today at 18:00", text="dinner"),
@@ -54,8 +66,14 @@ BERLIN = ZoneInfo("Europe/Berlin")
             "/remind 2026-12-24T18:00+01:00 presents",
             Command("remind", when="2026-12-24T18:00+01:00", text="presents"),
         ),
-        ("/remind 20m  two  spaces ", Command("remind", when="20m", text="two  spaces")),
-        ("/remind 20m line one\nline two", Command("remind", when="20m", text="line one\nline two")),
+        (
+            "/remind 20m  two  spaces ",
+            Command("remind", when="20m", text="two  spaces"),
+        ),
+        (
+            "/remind 20m line one\nline two",
+            Command("remind", when="20m", text="line one\nline two"),
+        ),
         ("/REMIND 20m tea", Command("remind", when="20m", text="tea")),
         ("/remind@fake_bot 20m tea", Command("remind", when="20m", text="tea")),
         ("/every 2h stretch", Command("every", when="2h", text="stretch")),
@@ -63,7 +81,10 @@ BERLIN = ZoneInfo("Europe/Berlin")
             "/every 1d tomorrow 8:30 vitamins",
             Command("every", when="1d", starting="tomorrow 8:30", text="vitamins"),
         ),
-        ("/cron 0 9 * * 1-5 standup", Command("cron", when="0 9 * * 1-5", text="standup")),
+        (
+            "/cron 0 9 * * 1-5 standup",
+            Command("cron", when="0 9 * * 1-5", text="standup"),
+        ),
         ("/cron “30 18 * * *” walk", Command("cron", when="30 18 * * *", text="walk")),
         (
             "/cron '0 0 9 * * MON' six fields",
@@ -72,7 +93,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
     ],
 )
 def test_commands(text: str, expected: Command) -> None:
-    assert parse_command(text, zone=UTC, now_ms=NOW, bot_username="fake_bot") == expected
+    assert (
+        parse_command(text, zone=UTC, now_ms=NOW, bot_username="fake_bot") == expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,7 +144,11 @@ def test_unreadable_commands_get_two_examples(text: str, first_example: str) -> 
         ("/remind tomorrow 9:00 x", UTC, "2026-11-25T09:00:00+00:00"),
         ("/remind tomorrow 9:00 x", BERLIN, "2026-11-25T09:00:00+01:00"),
         ("/remind 2026-12-24 18:00 x", BERLIN, "2026-12-24T18:00:00+01:00"),
-        ("/remind 2026-07-01 18:00 x", ZoneInfo("America/New_York"), "2026-07-01T18:00:00-04:00"),
+        (
+            "/remind 2026-07-01 18:00 x",
+            ZoneInfo("America/New_York"),
+            "2026-07-01T18:00:00-04:00",
+        ),
         ("/remind 18:00 x", ZoneInfo("Asia/Kolkata"), "2026-11-24T18:00:00+05:30"),
     ],
 )

@@ -119,7 +119,8 @@ class Handlers:
         return Reply(self._created(app.add(self.ctx, spec), zone))
 
     def _created(self, reminder: Reminder, zone: str) -> str:
-        shown = app.zone_of(self.ctx, reminder) if not reminder.is_one_shot else zone
+        cron_zone = getattr(reminder.schedule, "tz", None)
+        shown = cron_zone or zone  # a cron's own zone, else the chat's
         next_ms = reminder.state.nextRunAtMs
         return (
             f"OK: {reminder.name}\n{render.schedule_text(reminder, shown)}\n"

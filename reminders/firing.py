@@ -283,6 +283,11 @@ class Firer:
         stuck = await asyncio.to_thread(self._stuck_runs)
         finished = []
         for run in stuck:
+            if run.trigger == "nag":  # the chat's re-send: its next nag follows
+                await asyncio.to_thread(
+                    self._finish_orphan, run, "the daemon stopped mid-nag"
+                )
+                continue
             reminder = await asyncio.to_thread(self._load, run.reminderId)
             if reminder is None:
                 await asyncio.to_thread(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reminders import app
+from reminders import app, responses
 from reminders.app import AppContext, ReminderSpec
 from reminders.chat import ChatService
 from reminders.clock import FakeClock, SystemClock
@@ -329,6 +329,7 @@ def test_a_nag_resends_until_done(ctx: AppContext, telegram: FakeBotApi) -> None
     )
 
     async def body(service: ChatService, firer: Any) -> None:
+        service._tasks[1].cancel()  # the test plays the nagger's part
         clock.advance(2000)
         fired = await firer.fire(reminder.id)
         clock.advance(900_000)
@@ -365,6 +366,7 @@ def test_nags_stop_at_the_cap(ctx: AppContext, telegram: FakeBotApi) -> None:
     )
 
     async def body(service: ChatService, firer: Any) -> None:
+        service._tasks[1].cancel()  # the test plays the nagger's part
         clock.advance(2000)
         await firer.fire(reminder.id)
         for _ in range(4):
@@ -384,6 +386,7 @@ def test_quiet_hours_send_silently_and_nags_wait(
     reminder = add(ctx, at="22:10", system_event="sleep", extra={"nagEveryMs": 600_000})
 
     async def body(service: ChatService, firer: Any) -> None:
+        service._tasks[1].cancel()  # the test plays the nagger's part
         clock.set(reminder.state.nextRunAtMs or 0)
         await firer.fire(reminder.id)
         clock.advance(600_000)
@@ -479,3 +482,50 @@ def test_a_press_before_the_send_is_recorded_waits_for_it(
     chat_run(ctx, body)
     assert "✅ Done" in telegram.calls("editMessageText")[0].params["text"]
     assert [r.response for r in runs(ctx)] == ["done"]
+
+
+def test_a_nag_cut_off_by_a_crash_is_closed_not_resent_as_a_new_delivery(
+    ctx: AppContext, telegram: FakeBotApi
+) -> None:
+    """Recovery marks a `sending` nag run failed; it does not start a new chain."""
+    clock = FakeClock(ctx.now_ms())
+    ctx.clock = clock
+    reminder = add(
+        ctx,
+        at="1s",
+        system_event="x",
+        delete_after_run=False,
+        extra={"nagEveryMs": 60_000},
+    )
+
+    async def body(service: ChatService, firer: Any) -> None:
+        service._tasks[1].cancel()  # this test plays the nagger's part itself
+        clock.advance(2000)
+        await firer.fire(reminder.id)
+        clock.advance(60_000)
+        (root,) = await asyncio.to_thread(responses.due_nags, ctx.store, clock.now_ms())
+        responses.claim_nag(ctx.store, root, clock.now_ms())  # then the "crash"
+        await firer.recover()
+
+    chat_run(ctx, body)
+    assert len(telegram.messages()) == 1
+    (nag,) = [r for r in runs(ctx) if r.trigger == "nag"]
+    assert nag.status == "failed" and nag.errorClass == "Orphaned"
+    assert app.show(ctx, reminder.id).state.lastRunAtMs is not None
+
+
+def test_an_update_the_client_cannot_read_does_not_wedge_polling(
+    ctx: AppContext, telegram: FakeBotApi
+) -> None:
+    """A callback query without chat_instance breaks python-telegram-bot's parser
+    for the whole batch; it is stepped over and the next update is answered."""
+    bad = {"id": "q1", "from": {"id": USER, "is_bot": False, "first_name": "U"}}
+
+    async def body(service: ChatService, firer: Any) -> None:
+        telegram._push("callback_query", bad)
+        telegram.post_message(USER, "/help")
+        await until(lambda: telegram.texts())
+
+    logging.getLogger("telegram.Bot").setLevel(logging.CRITICAL + 1)
+    chat_run(ctx, body)
+    assert telegram.texts()[0].startswith("I deliver your reminders")

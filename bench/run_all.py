@@ -37,6 +37,7 @@ def main() -> None:
     run("burst_bench.py", "--count", "300" if quick else "1000")
     run("import_bench.py", "--jobs", "2000" if quick else "10000")
     run("chat_bench.py", "--samples", "10" if quick else "20")
+    run("mcp_bench.py", "--calls", "50" if quick else "200")
 
 
 if __name__ == "__main__":

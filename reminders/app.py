@@ -18,6 +18,7 @@ from reminders.schema import (
     Delivery,
     EverySchedule,
     Reminder,
+    Run,
     SystemEventPayload,
     ms_to_iso,
     parse_reminder,
@@ -76,6 +77,7 @@ class ReminderSpec:
     silent: bool | None = None
     parse_mode: str | None = None
     catch_up: str | None = None
+    anchor_ms: int | None = None
     nag: str | None = None  # re-send every ... until Done ("off" stops nagging)
     nag_max: int | None = None
     starting: str | None = None  # the first slot of an --every, in --at's grammar
@@ -173,7 +175,7 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
             raise ScheduleError(f"--at {spec.at!r} is more than 10 years ahead.")
         return AtSchedule(at=ms_to_iso(at_ms))
     if spec.every is not None:
-        anchor = now_ms
+        anchor = now_ms if spec.anchor_ms is None else spec.anchor_ms
         if spec.starting is not None:
             anchor = parse_at(spec.starting, zone=zone, now_ms=now_ms)
         return EverySchedule(everyMs=parse_duration(spec.every), anchorMs=anchor)
@@ -204,7 +206,9 @@ def _check_channel(channel: str | None) -> None:
         )
 
 
-def _delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
+def _delivery(
+    spec: ReminderSpec, base: Delivery | None, default_to: str = ""
+) -> Delivery:
     _check_channel(spec.channel)
     delivery = base.model_copy() if base else Delivery()
     if spec.deliver is not None:
@@ -219,10 +223,12 @@ def _delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
         delivery.parseMode = spec.parse_mode or None  # type: ignore[assignment]
     delivery.channel = "telegram"
     if delivery.mode == "announce":
+        delivery.to = delivery.to or default_to.strip() or None
         if not delivery.to:
             raise ValidationError(
                 "Missing --to: say which Telegram chat gets this reminder "
-                "(for example --to 123456789), or pass --no-deliver."
+                "(for example --to 123456789), set delivery.default_to in the "
+                "config, or pass --no-deliver."
             )
         parse_target(delivery.to, delivery.threadId)
     elif spec.thread_id is not None:
@@ -279,7 +285,9 @@ def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
         "updatedAtMs": now_ms,
         "schedule": schedule.model_dump(exclude_none=True),
         "payload": payload.model_dump(exclude_none=True),
-        "delivery": _delivery(spec, None).model_dump(exclude_none=True),
+        "delivery": _delivery(spec, None, ctx.settings.delivery.default_to).model_dump(
+            exclude_none=True
+        ),
         "catchUpMs": parse_duration(spec.catch_up)
         if spec.catch_up is not None
         else None,
@@ -354,9 +362,9 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             data["deleteAfterRun"] = spec.delete_after_run
         if spec.catch_up is not None:
             data["catchUpMs"] = parse_duration(spec.catch_up)
-        data["delivery"] = _delivery(spec, current.delivery).model_dump(
-            exclude_none=True
-        )
+        data["delivery"] = _delivery(
+            spec, current.delivery, ctx.settings.delivery.default_to
+        ).model_dump(exclude_none=True)
         _nag(ctx, spec, data)
         data.update(spec.extra)
         data["updatedAtMs"] = now_ms
@@ -401,3 +409,74 @@ def remove(ctx: AppContext, ref: str) -> Reminder:
         reminder = resolve(ctx, ref, conn)
         ctx.store.delete(conn, reminder.id, ctx.now_ms())
     return reminder
+
+
+# -- running and watching ------------------------------------------------------
+
+
+def run_history(ctx: AppContext, ref: str | None, limit: int) -> list[Run]:
+    """The latest runs, of one reminder (a deleted one keeps its history) or all."""
+    reminder_id, deleted = None, False
+    if ref:
+        try:
+            reminder_id = resolve(ctx, ref).id
+        except ReminderNotFound:
+            reminder_id, deleted = ref, True
+    with ctx.store.read() as conn:
+        history = ctx.store.runs(conn, reminder_id, limit=limit)
+    if deleted and not history:
+        raise ReminderNotFound(str(ref))
+    return history
+
+
+def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
+    """Deliver a reminder now without moving its schedule; the run as recorded."""
+    import asyncio
+
+    from reminders.delivery import make_sender
+    from reminders.firing import make_firer
+
+    reminder = resolve(ctx, ref)
+
+    async def go() -> Run:
+        sender: Any = make_sender(ctx.settings)
+        await sender.start()
+        try:
+            firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
+            return await firer.run_now(reminder)
+        finally:
+            await sender.close()
+
+    return reminder, asyncio.run(go())
+
+
+def daemon_state(ctx: AppContext) -> dict[str, Any]:
+    """Is a daemon running, what fires next, counts, recent failures."""
+    from reminders.config import bot_token, mask
+    from reminders.daemon import META_HEARTBEAT, META_PID, STALE_AFTER_S, daemon_alive
+
+    now = ctx.now_ms()
+    with ctx.store.read() as conn:
+        heartbeat = ctx.store.get_meta(conn, META_HEARTBEAT)
+        pid = ctx.store.get_meta(conn, META_PID)
+        counts = ctx.store.counts(conn)
+        next_due = ctx.store.next_due_at(conn)
+        runs = ctx.store.count_runs_since(conn, now - 86_400_000)
+        recent = [r for r in ctx.store.runs(conn, limit=200) if r.status == "failed"]
+    alive = daemon_alive(ctx)
+    beat_ms = int(heartbeat) if heartbeat else None
+    fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
+    state = "running" if alive and fresh else ("stale" if alive else "stopped")
+    return {
+        "daemon": state,
+        "pid": int(pid) if pid and alive else None,
+        "heartbeatMs": beat_ms,
+        "nextRunAtMs": next_due,
+        "reminders": counts,
+        "runsLast24h": runs,
+        "recentFailures": [r.model_dump(exclude_none=True) for r in recent[:5]],
+        "database": ctx.store.label,
+        "config": str(ctx.paths.config),
+        "botToken": mask(bot_token(ctx.settings)),
+        "timezone": ctx.default_tz,
+    }

@@ -124,6 +124,22 @@ class DeliverySettings(BaseModel):
     failure_alert_cooldown: Duration = Field(
         "1h", description="at most one alert per cooldown"
     )
+    default_to: str = Field(
+        "", description="chat for reminders added without --to (agents, imports)"
+    )
+
+    @field_validator("default_to")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        if value.strip():
+            from reminders.errors import ValidationError
+            from reminders.targets import parse_target
+
+            try:
+                parse_target(value)
+            except ValidationError as exc:
+                raise ValueError(str(exc)) from None
+        return value.strip()
 
 
 class DatabaseSettings(BaseModel):

@@ -55,6 +55,12 @@ class DeliveryError(ReminderError):
     exit_code = EX_UNAVAILABLE
 
 
+class Unavailable(ReminderError):
+    """A service or optional part this command needs is not there."""
+
+    exit_code = EX_UNAVAILABLE
+
+
 class TransientError(ReminderError):
     """Something that may work if tried again later."""
 

@@ -57,6 +57,7 @@ def plan_import(
 ) -> ImportPlan:
     """Read, normalise and convert every job; decide what each one becomes."""
     source = read_source(path)
+    default_to = default_to or ctx.settings.delivery.default_to or None
     now = ctx.now_ms()
     plan = ImportPlan(source.label)
     with ctx.store.read() as db:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from reminders.cli import health, manage, openclaw_cmds, operate, service_cmds, setup
+from reminders.cli import (
+    agent_cmds,
+    health,
+    manage,
+    openclaw_cmds,
+    operate,
+    service_cmds,
+    setup,
+)
 from reminders.cli.common import ReminderGroup, Runtime
 
 
@@ -53,6 +61,7 @@ for command in (
     + health.COMMANDS
     + setup.COMMANDS
     + service_cmds.COMMANDS
+    + agent_cmds.COMMANDS
 ):
     cli.add_command(command)
 

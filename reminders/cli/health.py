@@ -72,7 +72,7 @@ def _database(runtime: Runtime) -> str:
 
 
 def _daemon(runtime: Runtime) -> str:
-    from reminders.cli.operate import daemon_state
+    from reminders.app import daemon_state
 
     state = daemon_state(runtime.app)
     if state["daemon"] != "running":

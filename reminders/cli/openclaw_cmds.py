@@ -19,7 +19,10 @@ PROGRESS_FROM = 500
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
 @click.option("--replace", is_flag=True, help="Update reminders whose job changed.")
-@click.option("--default-to", help="Chat for jobs that have no Telegram target.")
+@click.option(
+    "--default-to",
+    help="Chat for jobs that have no Telegram target (default: delivery.default_to).",
+)
 @click.option(
     "--last-is-telegram",
     is_flag=True,

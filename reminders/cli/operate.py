@@ -9,13 +9,8 @@ import click
 from reminders import app, render
 from reminders.app import AppContext
 from reminders.cli.common import echo_json, json_option, pass_app
-from reminders.config import bot_token, mask
-from reminders.errors import (
-    EX_UNAVAILABLE,
-    DeliveryError,
-    ReminderNotFound,
-    TransientError,
-)
+from reminders.config import bot_token
+from reminders.errors import EX_UNAVAILABLE, DeliveryError, TransientError
 
 
 @click.command()
@@ -36,38 +31,6 @@ def daemon(ctx: AppContext, log_format: str | None) -> None:
     raise SystemExit(run_daemon(ctx))
 
 
-def daemon_state(ctx: AppContext) -> dict[str, Any]:
-    from reminders.daemon import META_HEARTBEAT, META_PID, STALE_AFTER_S, daemon_alive
-
-    now = ctx.now_ms()
-    with ctx.store.read() as conn:
-        heartbeat = ctx.store.get_meta(conn, META_HEARTBEAT)
-        pid = ctx.store.get_meta(conn, META_PID)
-        counts = ctx.store.counts(conn)
-        next_due = ctx.store.next_due_at(conn)
-        runs = ctx.store.count_runs_since(conn, now - 86_400_000)
-        recent = [r for r in ctx.store.runs(conn, limit=200) if r.status == "failed"][
-            :5
-        ]
-    alive = daemon_alive(ctx)
-    beat_ms = int(heartbeat) if heartbeat else None
-    fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
-    state = "running" if alive and fresh else ("stale" if alive else "stopped")
-    return {
-        "daemon": state,
-        "pid": int(pid) if pid and alive else None,
-        "heartbeatMs": beat_ms,
-        "nextRunAtMs": next_due,
-        "reminders": counts,
-        "runsLast24h": runs,
-        "recentFailures": [r.model_dump(exclude_none=True) for r in recent],
-        "database": ctx.store.label,
-        "config": str(ctx.paths.config),
-        "botToken": mask(bot_token(ctx.settings)),
-        "timezone": ctx.default_tz,
-    }
-
-
 @click.command()
 @json_option
 @pass_app
@@ -76,7 +39,7 @@ def status(ctx: AppContext, as_json: bool) -> None:
 
     Exits 0 when the daemon runs and is fresh, 69 when it is stopped or stale.
     """
-    state = daemon_state(ctx)
+    state = app.daemon_state(ctx)
     if as_json:
         echo_json(state)
     else:
@@ -125,16 +88,7 @@ def status(ctx: AppContext, as_json: bool) -> None:
 @pass_app
 def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
     """Run history: scheduled-for, lateness, status, message ids, error."""
-    reminder_id, deleted = None, False
-    if ref:
-        try:
-            reminder_id = app.resolve(ctx, ref).id
-        except ReminderNotFound:
-            reminder_id, deleted = ref, True  # a deleted reminder keeps its history
-    with ctx.store.read() as conn:
-        history = ctx.store.runs(conn, reminder_id, limit=limit)
-    if deleted and not history:
-        raise ReminderNotFound(ref or "")
+    history = app.run_history(ctx, ref, limit)
     if as_json:
         echo_json([run.model_dump(exclude_none=True) for run in history])
         return
@@ -177,22 +131,7 @@ def _sender(ctx: AppContext) -> Any:
 @pass_app
 def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
     """Deliver a reminder now, without moving its schedule."""
-    from reminders.firing import make_firer
-
-    reminder = app.resolve(ctx, ref)
-
-    async def go() -> Any:
-        sender = _sender(ctx)
-        await sender.start()
-        try:
-            firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
-            return await firer.run_now(reminder)
-        finally:
-            await sender.close()
-
-    import asyncio
-
-    run = asyncio.run(go())
+    reminder, run = app.run_now(ctx, ref)
     if as_json:
         echo_json(run.model_dump(exclude_none=True))
     elif run.status == "sent":

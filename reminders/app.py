@@ -28,6 +28,7 @@ from reminders.targets import parse_target
 from reminders.timeparse import parse_at, parse_duration
 
 PAST_TOLERANCE_MS = 60_000
+DEFAULT_NAG_MAX = 8  # re-sends per delivery when --nag-max is not given
 MAX_AHEAD_MS = 10 * 366 * 86_400_000
 TELEGRAM_CHANNELS = {"telegram", "tg", "last"}
 

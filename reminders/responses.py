@@ -18,7 +18,6 @@ from reminders.schema import Reminder, Run
 from reminders.store import Db, Store
 from reminders.targets import Target, parse_target
 
-DEFAULT_NAG_MAX = 8
 _PROMPT_COLUMNS = (
     "run_id", "root_run_id", "reminder_id", "reminder_name", "chat_id", "thread_id",
     "message_id", "text", "parse_mode", "created_at_ms", "nag_every_ms", "nags_left",
@@ -105,7 +104,7 @@ def first_prompt(
         parse_mode=delivery.parseMode if delivery else None,
         created_at_ms=now_ms,
         nag_every_ms=every,
-        nags_left=(reminder.nagMax or DEFAULT_NAG_MAX) if every else None,
+        nags_left=(reminder.nagMax or app.DEFAULT_NAG_MAX) if every else None,
         next_nag_at_ms=now_ms + every if every else None,
     )
 

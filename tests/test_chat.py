@@ -529,3 +529,13 @@ def test_an_update_the_client_cannot_read_does_not_wedge_polling(
     logging.getLogger("telegram.Bot").setLevel(logging.CRITICAL + 1)
     chat_run(ctx, body)
     assert telegram.texts()[0].startswith("I deliver your reminders")
+
+
+def test_show_tells_the_nag_and_edit_turns_it_off(ctx: AppContext, run: Cli) -> None:
+    added = run.json("add", "--at", "1h", "--message", "m", "--to", "1", "--nag", "15m")
+    assert (
+        "nag:       every 15m until Done, at most 8 times"
+        in run("show", added["id"]).stdout
+    )
+    edited = run.json("edit", added["id"], "--nag", "off")
+    assert "nagEveryMs" not in edited and "nag:" not in run("show", added["id"]).stdout

@@ -12,6 +12,7 @@ from reminders.app import AppContext, ReminderSpec
 from reminders.cli.common import echo_json, json_option, pass_app, warn
 from reminders.errors import ValidationError
 from reminders.schema import Reminder
+from reminders.timeparse import format_duration
 
 # OpenClaw flags that mean something only inside OpenClaw: accepted, kept, inert.
 INERT_VALUE_FLAGS = {
@@ -258,6 +259,10 @@ def show(ctx: AppContext, ref: str, as_json: bool) -> None:
     ]
     if reminder.description:
         lines.insert(2, f"about:     {reminder.description}")
+    if reminder.nagEveryMs:
+        cap = reminder.nagMax or app.DEFAULT_NAG_MAX
+        every = format_duration(reminder.nagEveryMs)
+        lines.append(f"nag:       every {every} until Done, at most {cap} times")
     if state.lastError:
         lines.append(f"error:     {state.lastError}")
     click.echo("\n".join(lines))

@@ -359,26 +359,17 @@ class ChatService:
     ) -> None:
         now = self.ctx.now_ms()
         store = self.ctx.store
+        if result is None or root is None:
+            outcome = {"status": "failed", "error_class": failure.error_class}
+            outcome |= {"error_text": failure.text, "attempts": len(failure.attempts)}
+        else:
+            outcome = {"status": "sent", "message_ids": result.message_ids}
+            outcome |= {"attempts": len(result.attempts)}
+        outcome["attempts"] = max(outcome["attempts"], 1)
         with store.write() as db:
+            store.update_run(db, run.id, finished_at_ms=now, **outcome)
             if result is None or root is None:
-                store.update_run(
-                    db,
-                    run.id,
-                    status="failed",
-                    finished_at_ms=now,
-                    error_class=failure.error_class,
-                    error_text=failure.text,
-                    attempts=max(len(failure.attempts), 1),
-                )
                 return
-            store.update_run(
-                db,
-                run.id,
-                status="sent",
-                finished_at_ms=now,
-                message_ids=result.message_ids,
-                attempts=max(len(result.attempts), 1),
-            )
             responses.save_prompt(
                 db,
                 responses.Prompt(

@@ -255,20 +255,15 @@ class Firer:
 
         def claim() -> Run:
             with self.store.write() as conn:
-                slot = now
-                while True:
-                    run_id = self.store.insert_run(
-                        conn,
-                        reminder_id=reminder.id,
-                        reminder_name=reminder.name,
-                        scheduled_for_ms=slot,
-                        status="sending",
-                        trigger="manual",
-                        started_at_ms=now,
-                    )
-                    if run_id is not None:
-                        break
-                    slot += 1
+                run_id = self.store.insert_run_at_free_slot(
+                    conn,
+                    reminder_id=reminder.id,
+                    reminder_name=reminder.name,
+                    scheduled_for_ms=now,
+                    status="sending",
+                    trigger="manual",
+                    started_at_ms=now,
+                )
                 run = self.store.get_run(conn, run_id)
                 assert run is not None
                 return run

@@ -160,20 +160,16 @@ def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
                 "id": root.run_id,
             },
         )
-        slot = current.next_nag_at_ms
-        while True:
-            run_id = store.insert_run(
-                db,
-                reminder_id=current.reminder_id,
-                reminder_name=current.reminder_name,
-                scheduled_for_ms=slot,
-                status="sending",
-                trigger="nag",
-                started_at_ms=now_ms,
-            )
-            if run_id is not None:
-                return store.get_run(db, run_id)
-            slot += 1
+        run_id = store.insert_run_at_free_slot(
+            db,
+            reminder_id=current.reminder_id,
+            reminder_name=current.reminder_name,
+            scheduled_for_ms=current.next_nag_at_ms,
+            status="sending",
+            trigger="nag",
+            started_at_ms=now_ms,
+        )
+        return store.get_run(db, run_id)
 
 
 # -- use-cases ------------------------------------------------------------------

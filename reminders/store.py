@@ -520,6 +520,16 @@ class Store:
             )
         )
 
+    def insert_run_at_free_slot(
+        self, db: Db, *, scheduled_for_ms: int, **values: Any
+    ) -> int:
+        """Record a run at `scheduled_for_ms`, or the first free millisecond after
+        it (a manual run or a nag must not collide with a run already recorded)."""
+        slot = scheduled_for_ms
+        while (run_id := self.insert_run(db, scheduled_for_ms=slot, **values)) is None:
+            slot += 1
+        return run_id
+
     def update_run(self, db: Db, run_id: int, **values: Any) -> None:
         unknown = set(values) - set(_RUN_COLUMNS)
         assert not unknown, unknown

@@ -233,28 +233,30 @@ def snooze(ctx: AppContext, prompt: Prompt, choice: str, zone: str) -> Reminder:
     return follow_up
 
 
+def delivered_to(reminder: Reminder, chat_id: int) -> bool:
+    delivery = reminder.delivery
+    if not reminder.delivers or delivery is None:
+        return False
+    try:
+        return parse_target(delivery.to, delivery.threadId).chat_id == chat_id
+    except ValidationError:
+        return False
+
+
 def reminders_for_chat(ctx: AppContext, chat_id: int) -> list[Reminder]:
     """The enabled reminders delivered to this chat, soonest first."""
-    found = []
-    for reminder in app.list_reminders(ctx, include_disabled=False):
-        delivery = reminder.delivery
-        if not reminder.delivers or delivery is None:
-            continue
-        try:
-            target = parse_target(delivery.to, delivery.threadId)
-        except ValidationError:
-            continue
-        if target.chat_id == chat_id:
-            found.append(reminder)
-    return found
+    found = app.list_reminders(ctx, include_disabled=False)
+    return [reminder for reminder in found if delivered_to(reminder, chat_id)]
 
 
 def cancel_in_chat(ctx: AppContext, ref: str, chat_id: int) -> Reminder:
     """Delete a reminder of this chat; another chat's reminders are not found here."""
-    reminder = app.resolve(ctx, ref)
-    if reminder.id not in {r.id for r in reminders_for_chat(ctx, chat_id)}:
-        raise ReminderNotFound(ref)
-    return app.remove(ctx, reminder.id)
+    with ctx.store.write() as db:
+        reminder = app.resolve(ctx, ref, db)
+        if not delivered_to(reminder, chat_id):
+            raise ReminderNotFound(ref)
+        ctx.store.delete(db, reminder.id, ctx.now_ms())
+    return reminder
 
 
 def _zone_key(chat_id: int | str) -> str:

@@ -26,6 +26,7 @@ from reminders.clock import monotonic
 from reminders.config import Settings, bot_token
 from reminders.errors import ConfigError
 from reminders.quiet import QuietHours, parse_quiet_hours
+from reminders.targets import Target
 
 if TYPE_CHECKING:
     from reminders.delivery import SendResult, TelegramSender
@@ -123,8 +124,13 @@ class ChatService:
         """Remember the message that carries the buttons (never fails the send)."""
         if not self.interactive or not result.message_ids:
             return
+        thread = None if result.thread_dropped else target.thread_id
         prompt = responses.first_prompt(
-            reminder, run, result.chat_id, result.message_ids[-1], self.ctx.now_ms()
+            reminder,
+            run,
+            Target(result.chat_id, thread),
+            result.message_ids[-1],
+            self.ctx.now_ms(),
         )
         if prompt.next_nag_at_ms is not None and self.quiet is not None:
             prompt.next_nag_at_ms = self.quiet.end_after(prompt.next_nag_at_ms)

@@ -65,6 +65,8 @@ def _prompt(row: dict[str, Any] | None) -> Prompt | None:
 
 
 def save_prompt(db: Db, prompt: Prompt) -> None:
+    """Record a prompt; a run resent after a crash replaces its earlier message."""
+    db.run("DELETE FROM chat_prompts WHERE run_id = :id", {"id": prompt.run_id})
     names = ", ".join(_PROMPT_COLUMNS)
     marks = ", ".join(f":{name}" for name in _PROMPT_COLUMNS)
     db.run(f"INSERT INTO chat_prompts ({names}) VALUES ({marks})", _row(prompt))  # noqa: S608
@@ -86,19 +88,19 @@ def prompt_for_message(db: Db, chat_id: int | str, message_id: int) -> Prompt | 
 
 
 def first_prompt(
-    reminder: Reminder, run: Run, chat_id: int | str, message_id: int, now_ms: int
+    reminder: Reminder, run: Run, target: Target, message_id: int, now_ms: int
 ) -> Prompt:
-    """The prompt for a scheduled delivery: the root of its nag chain, if it nags."""
+    """The prompt for a scheduled delivery (to `target`, the chat and topic it went
+    to): the root of its nag chain, if it nags."""
     delivery = reminder.delivery
-    thread = delivery.threadId if delivery else None
     every = reminder.nagEveryMs
     return Prompt(
         run_id=run.id,
         root_run_id=run.id,
         reminder_id=reminder.id,
         reminder_name=reminder.name,
-        chat_id=str(chat_id),
-        thread_id=int(thread) if thread not in (None, "") else None,
+        chat_id=str(target.chat_id),
+        thread_id=target.thread_id,
         message_id=message_id,
         text=reminder.text,
         parse_mode=delivery.parseMode if delivery else None,

@@ -539,3 +539,45 @@ def test_show_tells_the_nag_and_edit_turns_it_off(ctx: AppContext, run: Cli) -> 
     )
     edited = run.json("edit", added["id"], "--nag", "off")
     assert "nagEveryMs" not in edited and "nag:" not in run("show", added["id"]).stdout
+
+
+def test_snoozing_in_a_forum_topic_keeps_the_topic(
+    ctx: AppContext, telegram: FakeBotApi
+) -> None:
+    reminder = app.add(
+        ctx, ReminderSpec(at="1s", system_event="review", to=f"{GROUP}:topic:42")
+    )
+    ctx.clock = FakeClock(ctx.now_ms() + 2000)
+
+    async def body(service: ChatService, firer: Any) -> None:
+        fired = await firer.fire(reminder.id)
+        telegram.press(USER, GROUP, fired.messageIds[0], f"s:{fired.id}:0")
+        await until(lambda: telegram.calls("editMessageText"))
+
+    chat_run(ctx, body)
+    (follow_up,) = app.list_reminders(ctx, include_disabled=True)
+    assert follow_up.delivery is not None
+    assert (follow_up.delivery.to, str(follow_up.delivery.threadId)) == (
+        str(GROUP),
+        "42",
+    )
+
+
+def test_a_run_resent_after_a_crash_moves_its_buttons_to_the_new_message(
+    ctx: AppContext, telegram: FakeBotApi
+) -> None:
+    """Recovery resends a `sending` run: the new message's buttons work."""
+    reminder = add(ctx, at="1s", system_event="again", delete_after_run=False)
+    ctx.clock = FakeClock(ctx.now_ms() + 2000)
+
+    async def body(service: ChatService, firer: Any) -> None:
+        fired = await firer.fire(reminder.id)
+        with ctx.store.write() as db:  # as if the daemon died before recording it
+            ctx.store.update_run(db, fired.id, status="sending", message_ids=[])
+        (resent,) = await firer.recover()
+        telegram.press(USER, USER, resent.messageIds[-1], f"d:{fired.id}")
+        await until(lambda: telegram.calls("editMessageText"))
+
+    chat_run(ctx, body)
+    assert len(telegram.messages()) == 2
+    assert [r.response for r in runs(ctx)] == ["done"]

@@ -23,8 +23,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from reminders import responses
 from reminders.app import AppContext
 from reminders.clock import monotonic
-from reminders.config import Settings, bot_token
-from reminders.errors import ConfigError
+from reminders.config import bot_token, check_chat
 from reminders.quiet import QuietHours, parse_quiet_hours
 from reminders.targets import Target
 
@@ -39,17 +38,6 @@ BACKOFF_CAP_S = 60.0
 NAG_CHECK_S = 5.0
 STRANGER_LOG_EVERY_S = 60.0
 UPDATES = ["message", "callback_query"]
-
-
-def check_settings(settings: Settings) -> None:
-    """Refuse to start interactive without anyone allowed to interact."""
-    telegram = settings.telegram
-    if telegram.interactive and not telegram.allowed_users:
-        raise ConfigError(
-            "telegram.interactive is on but telegram.allowed_users is empty: list the "
-            "Telegram user ids that may use the chat (allowed_users = [123456789]), "
-            "or set interactive = false."
-        )
 
 
 def snooze_label(choice: str) -> str:
@@ -88,7 +76,7 @@ class ChatService:
     """The daemon's chat: hooks for scheduled sends, the poller and the nagger."""
 
     def __init__(self, ctx: AppContext, sender: TelegramSender) -> None:
-        check_settings(ctx.settings)
+        check_chat(ctx.settings)
         self.ctx = ctx
         self.sender = sender
         telegram = ctx.settings.telegram

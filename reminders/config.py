@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -276,6 +276,17 @@ def system_timezone() -> str:
     except Exception:
         name = None
     return name or "UTC"
+
+
+def check_chat(settings: Settings) -> None:
+    """Interactive needs someone allowed to interact (the daemon refuses otherwise)."""
+    telegram = settings.telegram
+    if telegram.interactive and not telegram.allowed_users:
+        raise ConfigError(
+            "telegram.interactive is on but telegram.allowed_users is empty: list the "
+            "Telegram user ids that may use the chat (allowed_users = [123456789]), "
+            "or set interactive = false."
+        )
 
 
 def default_timezone(settings: Settings) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from reminders import sdnotify, triggers
 from reminders.app import AppContext, anchor_of
 from reminders.clock import monotonic
-from reminders.config import bot_token, database_url, load_settings
+from reminders.config import bot_token, check_chat, database_url, load_settings
 from reminders.errors import ConfigError, DaemonRunning, TransientError
 from reminders.firing import Firer, make_firer
 from reminders.schema import Reminder
@@ -158,9 +158,7 @@ class Daemon:
         )
         settings = self.ctx.settings
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
-        from reminders.chat import check_settings
-
-        check_settings(settings)
+        check_chat(settings)
         await self._start_sender()
         self.firer = self._make_firer()
         await self.firer.recover()
@@ -295,9 +293,7 @@ class Daemon:
             log.error("config not reloaded: %s", exc)
             return
         try:
-            from reminders.chat import check_settings
-
-            check_settings(settings)
+            check_chat(settings)
         except ConfigError as exc:
             log.error("config not reloaded: %s", exc)
             return

@@ -581,3 +581,12 @@ def test_a_run_resent_after_a_crash_moves_its_buttons_to_the_new_message(
     chat_run(ctx, body)
     assert len(telegram.messages()) == 2
     assert [r.response for r in runs(ctx)] == ["done"]
+
+
+def test_config_check_names_an_empty_allowed_users(
+    home: Path, telegram: FakeBotApi, run: Cli
+) -> None:
+    write_config(home, telegram)
+    text = (home / "config.toml").read_text().replace(f"[{USER}]", "[]")
+    (home / "config.toml").write_text(text)
+    assert "telegram.allowed_users" in run("config", "check", code=78).stderr

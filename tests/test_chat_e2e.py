@@ -150,3 +150,18 @@ def test_a_409_from_get_updates_leaves_delivery_working(setup: Setup) -> None:
     assert sum("409 Conflict" in line for line in daemon.lines) == 1
     daemon.signal(15)
     assert daemon.wait() == 0
+
+
+def test_turning_the_chat_on_with_sighup(setup: Setup) -> None:
+    """No restart needed: the daemon reloads the config and starts polling."""
+    import signal
+
+    daemon = setup.start()
+    assert not setup.api.calls("getUpdates")
+    interactive(setup)
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("chat: polling for commands")
+    setup.api.post_message(USER, "/help")
+    wait_until(lambda: any(t.startswith("I deliver") for t in setup.api.texts()))
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0

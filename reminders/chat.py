@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from reminders.schema import Reminder, Run
 
 log = logging.getLogger("reminders.chat")
+T = TypeVar("T")
 
 POLL_TIMEOUT_S = 25  # Telegram holds a getUpdates this long when nothing happens
 BACKOFF_CAP_S = 60.0
@@ -91,6 +94,9 @@ class ChatService:
         self._handling: set[asyncio.Task[Any]] = set()
         self._nag_wake = asyncio.Event()
         self._strangers: dict[int, float] = {}
+        # The chat's database work has a thread of its own: a slow /list never
+        # holds up the threads that claim and record scheduled sends.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="reminders-chat")
         self.conflicted = False
         from reminders.chat_handlers import Handlers
 
@@ -130,6 +136,11 @@ class ChatService:
         if prompt.next_nag_at_ms is not None:
             self._nag_wake.set()
 
+    async def in_thread(self, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking (database) work on the chat's own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, func, *args)
+
     def _save_prompt(self, prompt: responses.Prompt) -> None:
         with self.ctx.store.write() as db:
             responses.save_prompt(db, prompt)
@@ -159,6 +170,7 @@ class ChatService:
         self._tasks = []
         if self._handling:
             await asyncio.wait(set(self._handling), timeout=10)
+        self._executor.shutdown(wait=False)
 
     # -- polling -------------------------------------------------------------------
 
@@ -303,7 +315,7 @@ class ChatService:
         while True:
             try:
                 await self.nag_due()
-                next_at = await asyncio.to_thread(responses.next_nag_at, self.ctx.store)
+                next_at = await self.in_thread(responses.next_nag_at, self.ctx.store)
             except Exception:
                 log.exception("chat: nagging failed; trying again")
                 next_at = None
@@ -316,16 +328,12 @@ class ChatService:
 
     async def nag_due(self) -> None:
         now = self.ctx.now_ms()
-        for root in await asyncio.to_thread(responses.due_nags, self.ctx.store, now):
+        for root in await self.in_thread(responses.due_nags, self.ctx.store, now):
             if self.quiet is not None and self.quiet.contains(now):
                 end = self.quiet.end_after(now)
-                await asyncio.to_thread(
-                    responses.postpone_nag, self.ctx.store, root, end
-                )
+                await self.in_thread(responses.postpone_nag, self.ctx.store, root, end)
                 continue
-            run = await asyncio.to_thread(
-                responses.claim_nag, self.ctx.store, root, now
-            )
+            run = await self.in_thread(responses.claim_nag, self.ctx.store, root, now)
             if run is not None:
                 await self._send_nag(root, run)
 
@@ -340,9 +348,9 @@ class ChatService:
                 reply_markup=reminder_buttons(run.id, self.choices),
             )
         except DeliveryFailure as failure:
-            await asyncio.to_thread(self._finish_nag, run, None, None, failure)
+            await self.in_thread(self._finish_nag, run, None, None, failure)
             return
-        await asyncio.to_thread(self._finish_nag, run, root, result, None)
+        await self.in_thread(self._finish_nag, run, root, result, None)
 
     def _finish_nag(
         self,

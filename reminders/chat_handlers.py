@@ -63,7 +63,7 @@ class Handlers:
         chat_id = message.chat.id
         thread = message.message_thread_id if message.is_topic_message else None
         try:
-            zone = await asyncio.to_thread(responses.chat_zone, self.ctx, chat_id)
+            zone = await self.service.in_thread(responses.chat_zone, self.ctx, chat_id)
             command = parse_command(
                 message.text or "",
                 zone=ZoneInfo(zone),
@@ -72,7 +72,7 @@ class Handlers:
             )
             if command is None:
                 return
-            reply = await asyncio.to_thread(
+            reply = await self.service.in_thread(
                 self._carry_out, command, chat_id, thread, zone, message
             )
         except ReminderError as exc:
@@ -185,7 +185,7 @@ class Handlers:
             if kind in ("d", "s") and chat_id is not None:
                 for _ in range(SETTLE_TRIES):  # pressed before the send was recorded
                     try:
-                        notice, mark = await asyncio.to_thread(
+                        notice, mark = await self.service.in_thread(
                             self._press, kind, rest, chat_id, message_id
                         )
                         break
@@ -202,11 +202,13 @@ class Handlers:
                 )
                 return
             if kind == "c" and chat_id is not None:
-                zone = await asyncio.to_thread(responses.chat_zone, self.ctx, chat_id)
-                gone = await asyncio.to_thread(
+                zone = await self.service.in_thread(
+                    responses.chat_zone, self.ctx, chat_id
+                )
+                gone = await self.service.in_thread(
                     responses.cancel_in_chat, self.ctx, rest, chat_id
                 )
-                listing = await asyncio.to_thread(self.list_reply, chat_id, zone)
+                listing = await self.service.in_thread(self.list_reply, chat_id, zone)
                 await asyncio.gather(
                     self._answer(query, f"Cancelled {gone.name}"),
                     self._edit(chat_id, message_id, listing.text, listing.markup),

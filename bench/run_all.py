@@ -38,6 +38,7 @@ def main() -> None:
     run("import_bench.py", "--jobs", "2000" if quick else "10000")
     run("chat_bench.py", "--samples", "10" if quick else "20")
     run("mcp_bench.py", "--calls", "50" if quick else "200")
+    run("webhook_bench.py")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ from typing import Any
 from reminders import triggers
 from reminders.clock import Clock, SystemClock
 from reminders.config import Paths, Settings, database_url, default_timezone
-from reminders.errors import ReminderNotFound, ScheduleError, ValidationError
+from reminders.errors import (
+    ReminderNotFound,
+    ScheduleError,
+    UsageError,
+    ValidationError,
+)
 from reminders.schema import (
     AgentTurnPayload,
     AtSchedule,
@@ -24,7 +29,7 @@ from reminders.schema import (
     parse_reminder,
 )
 from reminders.store import Store
-from reminders.targets import parse_target
+from reminders.targets import parse_target, parse_webhook_url
 from reminders.timeparse import parse_at, parse_duration
 
 PAST_TOLERANCE_MS = 60_000
@@ -71,6 +76,7 @@ class ReminderSpec:
     system_event: str | None = None
     channel: str | None = None
     to: str | None = None
+    webhook: str | None = None
     thread_id: str | None = None
     deliver: bool | None = None
     delete_after_run: bool | None = None
@@ -83,6 +89,19 @@ class ReminderSpec:
     nag_max: int | None = None
     starting: str | None = None  # the first slot of an --every, in --at's grammar
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        """No flag given at all: nothing to change."""
+        return (
+            not self.exact
+            and not self.extra
+            and all(
+                getattr(self, name) is None
+                for name in self.__dataclass_fields__
+                if name not in ("exact", "extra")
+            )
+        )
 
     @property
     def schedule_flags(self) -> list[str]:
@@ -207,11 +226,40 @@ def _check_channel(channel: str | None) -> None:
         )
 
 
+def _webhook_delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
+    """`--webhook URL`: POST the reminder there instead of sending it to a chat."""
+    chat_flags = {
+        "--to": spec.to,
+        "--thread-id": spec.thread_id,
+        "--channel": spec.channel,
+        "--announce" if spec.deliver else "--no-deliver": spec.deliver,
+    }
+    given = [flag for flag, value in chat_flags.items() if value is not None]
+    if given:
+        raise ValidationError(
+            f"--webhook cannot be combined with {', '.join(given)}: a reminder goes "
+            "either to a webhook or to a Telegram chat. Drop one of them."
+        )
+    kept = base.model_dump(exclude_none=True) if base else {}
+    for key in ("to", "threadId", "channel", "silent", "parseMode", "mode"):
+        kept.pop(key, None)
+    url = parse_webhook_url(spec.webhook)
+    return Delivery.model_validate({**kept, "mode": "webhook", "to": url})
+
+
 def _delivery(
     spec: ReminderSpec, base: Delivery | None, default_to: str = ""
 ) -> Delivery:
+    if spec.webhook is not None:
+        return _webhook_delivery(spec, base)
     _check_channel(spec.channel)
     delivery = base.model_copy() if base else Delivery()
+    if delivery.mode == "webhook":
+        if spec.to is None and spec.deliver is None and spec.thread_id is None:
+            parse_webhook_url(delivery.to)
+            return delivery  # an edit that leaves the webhook alone
+        # A chat given to a webhook reminder moves it back to Telegram.
+        delivery.mode, delivery.to = "announce", None
     if spec.deliver is not None:
         delivery.mode = "announce" if spec.deliver else "none"
     if spec.to is not None:
@@ -326,6 +374,15 @@ def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
     return found[0]
 
 
+def short_ids(ctx: AppContext) -> dict[str, str]:
+    """The shortest prefix by which each stored reminder can be named."""
+    from reminders.render import shortest_prefixes
+    from reminders.store import MIN_ID_PREFIX
+
+    with ctx.store.read() as conn:
+        return shortest_prefixes(ctx.store.ids(conn), MIN_ID_PREFIX)
+
+
 def show(ctx: AppContext, ref: str) -> Reminder:
     return resolve(ctx, ref)
 
@@ -336,15 +393,20 @@ def list_reminders(ctx: AppContext, *, include_disabled: bool) -> list[Reminder]
 
 
 def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
+    if spec.is_empty:
+        raise UsageError(
+            "Nothing to change: give at least one flag, such as --name, --cron or "
+            "--to (`reminders edit --help` lists them)."
+        )
     now_ms = ctx.now_ms()
     with ctx.store.write() as conn:
         current = resolve(ctx, ref, conn)
         data = current.model_dump(exclude_none=True)
         schedule_changed = False
         if spec.schedule_flags:
-            data["schedule"] = _schedule(ctx, spec, now_ms).model_dump(
-                exclude_none=True
-            )
+            data["schedule"] = _keep_unnamed(
+                current, spec, _schedule(ctx, spec, now_ms)
+            ).model_dump(exclude_none=True)
             schedule_changed = True
         elif spec.tz is not None or spec.stagger is not None or spec.exact:
             data["schedule"] = _patch_cron(ctx, current, spec)
@@ -374,10 +436,37 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             if schedule_changed and isinstance(updated.schedule, AtSchedule):
                 updated.state.lastRunAtMs = current.state.lastRunAtMs
             updated.state.nextRunAtMs = next_run(updated, ctx.default_tz, now_ms)
+            if _rearm(current, updated, schedule_changed):
+                updated.state.nextRunAtMs = now_ms
         elif not updated.enabled:
             updated.state.nextRunAtMs = None
         ctx.store.save(conn, updated, now_ms)
     return updated
+
+
+def _keep_unnamed(current: Reminder, spec: ReminderSpec, new: Any) -> Any:
+    """A new --cron keeps the zone and stagger it had unless --tz/--stagger/--exact say
+    otherwise: `edit` changes only what is named."""
+    old = current.schedule
+    if isinstance(new, CronSchedule) and isinstance(old, CronSchedule):
+        if spec.tz is None:
+            new.tz = old.tz
+        if spec.stagger is None and not spec.exact:
+            new.staggerMs = old.staggerMs
+    return new
+
+
+def _rearm(current: Reminder, updated: Reminder, schedule_changed: bool) -> bool:
+    """Enabling a one-shot whose delivery failed (no token yet, a bad chat) delivers
+    it again at once, late, instead of leaving it enabled with nothing to fire."""
+    return (
+        not schedule_changed
+        and not current.enabled
+        and updated.enabled
+        and isinstance(updated.schedule, AtSchedule)
+        and updated.state.nextRunAtMs is None
+        and current.state.lastRunStatus == "error"
+    )
 
 
 def _patch_cron(
@@ -441,7 +530,8 @@ def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
 
     async def go() -> Run:
         sender: Any = make_sender(ctx.settings)
-        await sender.start()
+        if reminder.webhook_url is None:  # a webhook reminder needs no bot
+            await sender.start()
         try:
             firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
             return await firer.run_now(reminder)

@@ -26,6 +26,7 @@ from reminders import responses
 from reminders.app import AppContext
 from reminders.clock import monotonic
 from reminders.config import bot_token, check_chat
+from reminders.errors import ReminderError
 from reminders.quiet import QuietHours, parse_quiet_hours
 from reminders.targets import Target
 
@@ -312,10 +313,16 @@ class ChatService:
     # -- nags ------------------------------------------------------------------------
 
     async def _nag_forever(self) -> None:
+        failing = ""
         while True:
             try:
                 await self.nag_due()
                 next_at = await self.in_thread(responses.next_nag_at, self.ctx.store)
+                failing = ""
+            except ReminderError as exc:  # the database refuses: say so once
+                if str(exc) != failing:
+                    log.warning("chat: nags wait: %s", exc)
+                failing, next_at = str(exc), None
             except Exception:
                 log.exception("chat: nagging failed; trying again")
                 next_at = None

@@ -36,6 +36,44 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration)]
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (the spec's prefix, not a secret)
+
+
+def new_webhook_secret() -> str:
+    """A fresh signing secret in the spec's form: `whsec_` + base64 of 32 bytes."""
+    import base64
+    import secrets
+
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def decode_secret(secret: str) -> bytes:
+    """The key bytes of a `whsec_` secret; ValueError saying how to fix a bad one."""
+    import base64
+    import binascii
+
+    text = secret.strip().removeprefix(WEBHOOK_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not 24 <= len(key) <= 64:
+        raise ValueError(
+            "not a webhook secret: give whsec_ followed by base64 of 24 to 64 "
+            "bytes, or run `reminders config init --force` to generate one"
+        )
+    return key
+
+
+def _webhook_secret(value: str) -> str:
+    if value.strip():
+        decode_secret(value.strip())  # raises ValueError with the fix
+    return value.strip()
+
+
+WebhookSecret = Annotated[str, AfterValidator(_webhook_secret)]
+
+
 class GeneralSettings(BaseModel):
     model_config = FORBID
     timezone: str = Field(
@@ -55,6 +93,19 @@ class GeneralSettings(BaseModel):
         from reminders.quiet import parse_quiet_hours
 
         parse_quiet_hours(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value:
+            from reminders.errors import ScheduleError
+            from reminders.triggers import validate_tz
+
+            try:
+                validate_tz(value)
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
 
@@ -124,6 +175,16 @@ class DeliverySettings(BaseModel):
     failure_alert_cooldown: Duration = Field(
         "1h", description="at most one alert per cooldown"
     )
+    webhook_secret: WebhookSecret = Field(
+        "",
+        description="signs webhook requests: whsec_ + base64; empty = unsigned",
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="seconds one webhook request may take"
+    )
+    webhook_rate: int = Field(
+        10, ge=1, description="at most this many webhook requests a second per host"
+    )
     default_to: str = Field(
         "", description="chat for reminders added without --to (agents, imports)"
     )
@@ -164,19 +225,6 @@ class Settings(BaseModel):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
-
-    @field_validator("general")
-    @classmethod
-    def _zone(cls, value: GeneralSettings) -> GeneralSettings:
-        if value.timezone:
-            from reminders.errors import ScheduleError
-            from reminders.triggers import validate_tz
-
-            try:
-                validate_tz(value.timezone)
-            except ScheduleError as exc:
-                raise ValueError(str(exc)) from None
-        return value
 
 
 class Paths(BaseModel):
@@ -219,6 +267,15 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Cannot read {path} ({exc.strerror}).") from None
 
 
+def setting_variables() -> list[str]:
+    """Every REMINDERS_<SECTION>_<KEY> environment variable a setting reads."""
+    return [
+        f"REMINDERS_{section}_{key}".upper()
+        for section, model in Settings.model_fields.items()
+        for key in model.annotation.model_fields  # type: ignore[union-attr]
+    ]
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
     overrides: dict[str, dict[str, str]] = {}
     for section, model in Settings.model_fields.items():
@@ -249,10 +306,8 @@ def load_settings(
     import pydantic
 
     data = _read_file(paths.config)
-    data = _merge(
-        data, _env_overrides(dict(os.environ if environ is None else environ))
-    )
-    data = _merge(data, flags or {})
+    env = _env_overrides(dict(os.environ if environ is None else environ))
+    data = _merge(_merge(data, env), flags or {})
     try:
         return Settings.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -264,6 +319,15 @@ def load_settings(
                 "`reminders config init --print` lists every key."
             ) from None
         message = str(first["msg"]).removeprefix("Value error, ")
+        section, key = [*map(str, first["loc"]), "", ""][:2]
+        if key in (flags or {}).get(section, {}):
+            raise ConfigError(f"{where}: {message.rstrip('.')}.") from None
+        if key in env.get(section, {}):
+            variable = f"REMINDERS_{section}_{key}".upper()
+            raise ConfigError(
+                f"Environment variable {variable}: {message.rstrip('.')}. "
+                "Fix or unset it."
+            ) from None
         raise ConfigError(f"Config {where}: {message} (in {paths.config}).") from None
 
 
@@ -308,6 +372,26 @@ def bot_token(settings: Settings) -> str | None:
     return None
 
 
+def token_exposure(path: Path) -> str | None:
+    """One line when the config file holds the bot token and others may read it."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o044:
+        return None
+    try:
+        token = _read_file(path).get("telegram", {}).get("bot_token")
+    except ConfigError:
+        return None
+    if not token:
+        return None
+    return (
+        f"{path} holds the bot token and other users can read it (mode {mode:04o}). "
+        f"Run `chmod 600 {path}`."
+    )
+
+
 def mask(secret: str | None) -> str:
     if not secret:
         return "(not set)"
@@ -318,8 +402,9 @@ def database_url(settings: Settings, paths: Paths) -> str:
     return settings.database.url or f"sqlite:///{paths.database}"
 
 
-def render_example() -> str:
-    """A config.toml with every key, its default and what it means, all commented out."""
+def render_example(webhook_secret: str = "") -> str:
+    """A config.toml with every key, its default and what it means, all commented
+    out but for a webhook signing secret when one is given."""
     lines = [
         "# reminders configuration. Every key is shown with its default.",
         "# Environment variables override the file: REMINDERS_<SECTION>_<KEY>,",
@@ -330,8 +415,11 @@ def render_example() -> str:
         lines += ["", f"[{section}]"]
         for key, info in model.model_fields.items():  # type: ignore[union-attr]
             lines.append(f"# {info.description}")
-            default = info.get_default(call_default_factory=True)
-            lines.append(f"# {key} = {_toml_value(default)}")
+            if key == "webhook_secret" and webhook_secret:
+                lines.append(f"{key} = {_toml_value(webhook_secret)}")
+            else:
+                default = info.get_default(call_default_factory=True)
+                lines.append(f"# {key} = {_toml_value(default)}")
     return "\n".join(lines) + "\n"
 
 
@@ -341,5 +429,29 @@ def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        import json
+
+        # A JSON string is a valid TOML basic string, but for DEL.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     return str(value)
+
+
+def render_settings(settings: Settings, comments: dict[str, str]) -> str:
+    """Effective settings as a TOML document, each `comments` entry a leading
+    comment line; the bot token and the webhook secret are masked."""
+    lines = [f"# {key}: {value}" for key, value in comments.items()]
+    data = settings.model_dump()
+    secrets = {
+        ("telegram", "bot_token"): bot_token(settings),
+        ("delivery", "webhook_secret"): settings.delivery.webhook_secret,
+    }
+    for section, values in data.items():
+        lines += ["", f"[{section}]"]
+        for key, value in values.items():
+            secret = secrets.get((section, key))
+            if secret:
+                lines.append("# masked: the real value is never printed")
+            if (section, key) in secrets:
+                value = mask(secret) if secret else ""
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

@@ -266,10 +266,13 @@ def _payload(spec: ReminderSpec, payload: dict[str, Any]) -> None:
 
 def _delivery(spec: ReminderSpec, delivery: dict[str, Any]) -> None:
     mode = str(delivery.get("mode") or "announce").strip().lower()
+    if mode == "webhook":
+        spec.webhook = _text(delivery.get("to"), "delivery.to") or ""
+        return
     if mode not in ("announce", "deliver", "none"):
         raise ValidationError(
-            f"delivery.mode {mode!r} is not supported: reminders go to Telegram; "
-            "use announce (or none to only record runs)."
+            f"delivery.mode {mode!r} is not supported: use announce (a Telegram "
+            "chat), webhook (an http(s) URL) or none (only record runs)."
         )
     spec.deliver = mode != "none"
     spec.channel = _text(delivery.get("channel"), "delivery.channel")

@@ -23,9 +23,18 @@ from reminders import sdnotify, triggers
 from reminders.app import AppContext, anchor_of
 from reminders.clock import monotonic
 from reminders.config import bot_token, check_chat, database_url, load_settings
-from reminders.errors import ConfigError, DaemonRunning, TransientError
+from reminders.errors import (
+    EX_CONFIG,
+    ConfigError,
+    DaemonRunning,
+    StoreBusy,
+    StoreUnwritable,
+    TransientError,
+)
+from reminders.files import daemon_lock_path, lock_held, private_lock
 from reminders.firing import Firer, make_firer
 from reminders.schema import Reminder
+from reminders.store import db_error, translate_db_errors
 from reminders.timeparse import parse_duration
 
 log = logging.getLogger("reminders.daemon")
@@ -41,6 +50,8 @@ RECONCILE_PAGE = 500
 CHECKPOINT_AFTER_ROWS = 5000  # a big rebuild leaves a big WAL: fold it in at once
 PRUNE_EVERY_MS = 3_600_000  # change rows older than a day go, once an hour
 CLOCK_JUMP_MS = 1000
+STORE_RETRY_S = 2.0  # how often a database that refused a write is tried again
+STORE_FAULTS = (StoreBusy, StoreUnwritable)
 META_HEARTBEAT = "daemon.heartbeat_ms"
 META_PID = "daemon.pid"
 META_STARTED = "daemon.started_ms"
@@ -61,8 +72,7 @@ def _tick() -> None:
 
 def lock_path(ctx: AppContext) -> str:
     store_path = ctx.store.path
-    base = str(store_path) if store_path else str(ctx.paths.data_dir / "reminders")
-    return base + ".daemon.lock"
+    return daemon_lock_path(store_path or ctx.paths.data_dir / "reminders")
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,10 @@ class Daemon:
         self.jobstore: Any = None
         self.rewritten = 0
         self._data_version_conn: sqlite3.Connection | None = None
+        # Set while the database refuses writes: firing is paused meanwhile.
+        self.store_fault: str | None = None
+        self._store_tried = 0.0
+        self._db_identity = self._identity()
 
     # -- the job target --------------------------------------------------------
 
@@ -135,8 +149,14 @@ class Daemon:
             self.inflight.add(task)
         self.firing.add(reminder_id)
         try:
-            if self.firer is not None and not self.stop_event.is_set():
+            if (
+                self.firer is not None
+                and not self.stop_event.is_set()
+                and self._database_moved() is None
+            ):
                 await self.firer.fire(reminder_id)
+        except STORE_FAULTS as exc:  # not claimed, so not sent: it fires once resumed
+            self._store_failed(exc)
         except Exception:
             log.exception("firing %s failed", reminder_id)
         finally:
@@ -161,8 +181,10 @@ class Daemon:
         check_chat(settings)
         await self._start_sender()
         self.firer = self._make_firer()
-        await self.firer.recover()
+        # First a write: a database that cannot take one stops the start (75)
+        # before recovery resends anything whose outcome it could not record.
         self._write_meta_start()
+        await self.firer.recover()
         self._start_scheduler()
         self.revision = await asyncio.to_thread(self._last_revision)
         count = await self.reconcile_all()
@@ -189,7 +211,19 @@ class Daemon:
                 break
             if self.reload_requested:
                 await self.reload()
-            await self.reconcile_changes()
+            moved = self._database_moved()
+            if moved is not None:
+                log.error("%s", moved)
+                sdnotify.notify("STATUS=stopped: the database file was replaced")
+                await self.shutdown()
+                return EX_CONFIG
+            if self.store_fault is not None:
+                await self._retry_store()
+            else:
+                try:
+                    await self.reconcile_changes()
+                except STORE_FAULTS as exc:
+                    self._store_failed(exc)
             if self._clock_jumped() or monotonic() - self.last_wakeup > SAFETY_WAKEUP_S:
                 self.last_wakeup = monotonic()
                 self.scheduler.wakeup()
@@ -201,8 +235,12 @@ class Daemon:
                     )
                     await self.shutdown()
                     return 1
-                await asyncio.to_thread(self._beat)
-                sdnotify.notify("WATCHDOG=1")
+                if self.store_fault is None:
+                    try:
+                        await asyncio.to_thread(self._beat)
+                    except STORE_FAULTS as exc:
+                        self._store_failed(exc)
+                sdnotify.notify("WATCHDOG=1")  # alive and waiting is not stuck
                 last_beat = now
         await self.shutdown()
         return 0
@@ -214,8 +252,9 @@ class Daemon:
         token = bot_token(settings)
         if not token:
             log.warning(
-                "No Telegram bot token: reminders will be recorded as failed until one "
-                "is set. Set REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token in %s, "
+                "No Telegram bot token: Telegram reminders will be recorded as failed "
+                "until one is set (webhooks still go out). Set "
+                "REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token in %s, "
                 "then restart the daemon (or send it SIGHUP).",
                 self.ctx.paths.config,
             )
@@ -234,6 +273,7 @@ class Daemon:
         firer = make_firer(
             self.store, self.sender, self.ctx.settings, self.ctx.clock, self.started_ms
         )
+        firer.on_store_fault = self._wait_for_store
         firer.hooks = self.chat  # quiet hours, and the chat's buttons
         return firer
 
@@ -246,6 +286,7 @@ class Daemon:
 
         engine = self.store.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.jobstore = ReminderJobStore(engine=engine)
+        self.jobstore.on_write_error = self._jobstore_failed
         self.scheduler = AsyncIOScheduler(
             jobstores={
                 "default": self.jobstore,
@@ -306,6 +347,70 @@ class Daemon:
         self.firer = self._make_firer()
         self.chat.start()
         log.info("configuration reloaded from %s", self.ctx.paths.config)
+
+    # -- a database that refuses writes, or a file replaced underneath ------------
+
+    def _store_failed(self, exc: Exception) -> None:
+        """Pause firing until the database takes writes again; logged once."""
+        if self.store_fault is None:
+            log.error(
+                "%s Firing paused: nothing is sent that cannot be recorded first; "
+                "what was sent is kept in memory and recorded once the database "
+                "takes writes again (retrying every %gs).",
+                exc,
+                STORE_RETRY_S,
+            )
+            sdnotify.notify("STATUS=paused: the database refuses writes")
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.pause()
+            self._store_tried = monotonic()
+        self.store_fault = str(exc)
+
+    def _jobstore_failed(self, exc: Exception) -> None:
+        self._store_failed(db_error(self.store.label, exc) or exc)
+
+    async def _wait_for_store(self, exc: Exception) -> None:
+        self._store_failed(exc)
+        await asyncio.sleep(STORE_RETRY_S)
+
+    async def _retry_store(self) -> None:
+        """Try a write; once it works, rebuild the jobs and resume firing."""
+        self.last_tick = monotonic()  # paused on purpose, not stuck
+        if monotonic() - self._store_tried < STORE_RETRY_S:
+            return
+        self._store_tried = monotonic()
+        try:
+            await asyncio.to_thread(self._beat)
+            await self.reconcile_all()
+        except STORE_FAULTS:
+            return
+        log.info("the database takes writes again: firing resumed")
+        sdnotify.notify("STATUS=scheduling")
+        self.store_fault = None
+        self.scheduler.resume()
+
+    def _identity(self) -> tuple[int, int] | None:
+        if self.store.path is None:
+            return None
+        try:
+            found = os.stat(self.store.path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _database_moved(self) -> str | None:
+        """Why the database file is no longer the one opened at start, if it isn't."""
+        if self._db_identity is None:
+            return None
+        now = self._identity()
+        if now == self._db_identity:
+            return None
+        what = "deleted" if now is None else "replaced by another file"
+        return (
+            f"The database {self.store.label} was {what} while the daemon ran; "
+            "stopping so no deleted reminder fires. Put the right file back (or keep "
+            "the new one), then start the daemon again."
+        )
 
     def _clock_jumped(self) -> bool:
         """True when wall time moved unlike monotonic time (suspend, clock set)."""
@@ -369,6 +474,10 @@ class Daemon:
     def _sync(self, ids: list[str], specs: dict[str, JobSpec]) -> int:
         """Make the job rows of `ids` match their reminders; returns rows changed."""
         ids = [reminder_id for reminder_id in ids if reminder_id not in self.firing]
+        with translate_db_errors(self.store.label):
+            return self._sync_jobs(ids, specs)
+
+    def _sync_jobs(self, ids: list[str], specs: dict[str, JobSpec]) -> int:
         stored = self.jobstore.states(ids)
         rows, drop = [], []
         for reminder_id in ids:
@@ -396,8 +505,8 @@ class Daemon:
             self.rewritten += self._sync([s.id for s in page], {s.id: s for s in page})
             wanted.update(s.id for s in page if s.due is not None)
             after = page[-1].id
-        orphans = self.jobstore.ids() - wanted
-        self.jobstore.put([], orphans)
+        with translate_db_errors(self.store.label):
+            self.jobstore.put([], self.jobstore.ids() - wanted)
         return len(wanted)
 
     async def reconcile_changes(self) -> None:
@@ -487,10 +596,10 @@ def release_memory() -> None:
 
 def run_daemon(ctx: AppContext) -> int:
     """Run in the foreground until SIGTERM/SIGINT; returns the exit code."""
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
     ctx.store  # noqa: B018 - open and migrate before anything else
-    lock = FileLock(lock_path(ctx), timeout=0)
+    lock = private_lock(lock_path(ctx), timeout=0)
     try:
         lock.acquire()
     except Timeout:
@@ -512,15 +621,7 @@ def _meta(ctx: AppContext, key: str) -> str | None:
 
 def daemon_alive(ctx: AppContext) -> bool:
     """True when some process holds the daemon lock on this database."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(lock_path(ctx), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
+    return lock_held(lock_path(ctx))
 
 
 __all__ = ["Daemon", "daemon_alive", "database_url", "fire", "run_daemon"]

@@ -1,11 +1,12 @@
 """The error tree. Each error is a sentence for the user and carries its exit code.
 
-Exit codes follow sysexits: 65 bad data, 66 not found, 69 unavailable,
+Exit codes follow sysexits: 64 usage, 65 bad data, 66 not found, 69 unavailable,
 75 temporary failure, 78 configuration. Anything else that escapes is a bug (70).
 """
 
 from __future__ import annotations
 
+EX_USAGE = 64
 EX_DATAERR = 65
 EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
@@ -18,6 +19,12 @@ class ReminderError(Exception):
     """Base of every error meant for the user: the message says what to do next."""
 
     exit_code = EX_SOFTWARE
+
+
+class UsageError(ReminderError):
+    """A command given in a way that cannot mean anything (no change asked for)."""
+
+    exit_code = EX_USAGE
 
 
 class ValidationError(ReminderError):
@@ -69,6 +76,11 @@ class TransientError(ReminderError):
 
 class StoreBusy(TransientError):
     """The database stayed locked longer than the busy timeout."""
+
+
+class StoreUnwritable(TransientError):
+    """The database cannot take writes now: a full disk, a read-only file or
+    filesystem, an I/O error. Nothing was changed; it works again once fixed."""
 
 
 class DaemonRunning(ReminderError):

@@ -8,18 +8,21 @@ only with Telegram message ids, and no transaction is held open across a send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reminders import triggers
 from reminders.app import anchor_of, next_run
-from reminders.errors import ValidationError
+from reminders.errors import StoreBusy, StoreUnwritable, ValidationError
 from reminders.render import instant
 from reminders.schema import AtSchedule, Reminder, Run
 from reminders.store import Store
 from reminders.targets import parse_target
 from reminders.timeparse import format_duration
+from reminders.webhook import WebhookSender, make_webhook_sender
 
 if TYPE_CHECKING:
     from reminders.delivery import SendResult
@@ -171,11 +174,13 @@ class Firer:
         clock: Any,
         started_ms: int | None = None,
         alerts: AlertPolicy | None = None,
+        webhook: WebhookSender | None = None,
         hooks: FireHooks | None = None,
     ) -> None:
         self.store = store
         self.hooks = hooks
         self.sender = sender
+        self.webhook = webhook or WebhookSender(clock=clock, on_ambiguous=on_ambiguous)
         self.default_tz = default_tz
         self.catch_up_ms = catch_up_ms
         self.parse_mode = parse_mode
@@ -183,6 +188,9 @@ class Firer:
         self.clock = clock
         self.started_ms = started_ms
         self.alerts = alerts or AlertPolicy(after=0)
+        # Called when the database refuses to record an outcome; it returns when
+        # it is worth trying again. None: the error propagates (`reminders run`).
+        self.on_store_fault: Callable[[Exception], Awaitable[None]] | None = None
 
     # -- scheduled fires -------------------------------------------------------
 
@@ -347,9 +355,16 @@ class Firer:
     async def _complete(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
     ) -> Run:
-        done, alert = await asyncio.to_thread(
-            self._finish, reminder, run, outcome, advance
-        )
+        while True:  # a sent message is kept in memory until it is recorded
+            try:
+                done, alert = await asyncio.to_thread(
+                    self._finish, reminder, run, outcome, advance
+                )
+                break
+            except (StoreBusy, StoreUnwritable) as exc:
+                if self.on_store_fault is None:
+                    raise
+                await self.on_store_fault(exc)
         if alert is not None:
             await self._send_alert(*alert)
         return done
@@ -365,6 +380,8 @@ class Firer:
     async def _send(self, reminder: Reminder, run: Run) -> Outcome:
         if not reminder.delivers:
             return Outcome("skipped", [], note="delivery mode none: nothing sent")
+        if reminder.webhook_url is not None:  # each channel sends on its own
+            return await self._send_webhook(reminder, run)
         delivery = reminder.delivery
         try:
             target = parse_target(
@@ -382,7 +399,9 @@ class Firer:
 
         async def on_part(index: int, message_id: int) -> None:
             sent_ids.append(message_id)
-            await asyncio.to_thread(self._record_part, run.id, list(sent_ids))
+            # Only a crash needs it on disk; the outcome carries the ids anyway.
+            with contextlib.suppress(StoreBusy, StoreUnwritable):
+                await asyncio.to_thread(self._record_part, run.id, list(sent_ids))
 
         from reminders.delivery import DeliveryFailure
 
@@ -424,9 +443,35 @@ class Firer:
             new_chat_id=result.chat_id if result.chat_id != target.chat_id else None,
         )
 
+    async def _send_webhook(self, reminder: Reminder, run: Run) -> Outcome:
+        from reminders.delivery import DeliveryFailure
+
+        try:
+            result = await self.webhook.deliver(reminder, run)
+        except ValidationError as exc:
+            return Outcome(
+                "failed",
+                [],
+                "NoTarget",
+                f"{exc} Fix it with `reminders edit {reminder.id} --webhook URL`.",
+            )
+        except DeliveryFailure as failure:
+            return Outcome(
+                "failed",
+                [],
+                failure.error_class,
+                failure.text,
+                len(failure.attempts),
+                note="; ".join(failure.attempts) or None,
+            )
+        return Outcome("sent", [], attempts=len(result.attempts), note=result.note)
+
     def _record_part(self, run_id: int, ids: list[int]) -> None:
+        values: dict[str, Any] = {"message_ids": ids}
+        if len(ids) == 1:  # the first message reached Telegram: delivered
+            values["delivered_at_ms"] = self.clock.now_ms()
         with self.store.write() as conn:
-            self.store.update_run(conn, run_id, message_ids=ids)
+            self.store.update_run(conn, run_id, **values)
 
     def _finish(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
@@ -434,9 +479,15 @@ class Firer:
         """Record the outcome; returns the run and an alert (chat, text) to send."""
         now = self.clock.now_ms()
         with self.store.write() as conn:
+            delivered = {}
+            if outcome.status == "sent" and run.deliveredAtMs is None:
+                recorded = self.store.get_run(conn, run.id)
+                if recorded is None or recorded.deliveredAtMs is None:
+                    delivered = {"delivered_at_ms": now}
             self.store.update_run(
                 conn,
                 run.id,
+                **delivered,
                 status=outcome.status,
                 finished_at_ms=now,
                 message_ids=outcome.message_ids,
@@ -557,4 +608,5 @@ def make_firer(
             to=delivery.failure_alert_to,
             cooldown_ms=parse_duration(delivery.failure_alert_cooldown),
         ),
+        webhook=make_webhook_sender(settings, clock),
     )

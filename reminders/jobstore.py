@@ -10,18 +10,44 @@ only what differs, in one transaction per page.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 _CHUNK = 500
 
 
 class ReminderJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
-    """SQLAlchemyJobStore plus the bulk operations the daemon's reconcile needs."""
+    """SQLAlchemyJobStore plus the bulk operations the daemon's reconcile needs.
+
+    A write APScheduler makes as a job fires (moving or removing its row) that the
+    database refuses (full disk, read-only) goes to `on_write_error` instead of
+    escaping into the scheduler, which would stop its timer for good. The row is
+    a cache: the daemon rebuilds it once the database takes writes again.
+    """
+
+    on_write_error: Callable[[Exception], None] | None = None
+
+    def update_job(self, job: Any) -> None:
+        try:
+            super().update_job(job)
+        except OperationalError as exc:
+            self._write_failed(exc)
+
+    def remove_job(self, job_id: str) -> None:
+        try:
+            super().remove_job(job_id)
+        except OperationalError as exc:
+            self._write_failed(exc)
+
+    def _write_failed(self, exc: OperationalError) -> None:
+        if self.on_write_error is None:
+            raise exc
+        self.on_write_error(exc)
 
     def encode(self, job: Any) -> dict[str, Any]:
         """The row APScheduler itself would store for `job`."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reminders.errors import StoreError
+from reminders.files import create_private, daemon_lock_path, lock_held, private_lock
 from reminders.store import HEAD_REVISION, Store, connect_sqlite, translate_db_errors
 
 if TYPE_CHECKING:
@@ -53,18 +54,30 @@ def open_store(url: str) -> Store:
                 f"Cannot create the data folder {store.path.parent} ({exc.strerror}). "
                 "Set REMINDERS_HOME to a writable folder."
             ) from None
+        if not store.path.exists():
+            _refuse_under_daemon(store.path)
+            create_private(store.path)
     if store.schema_revision() == HEAD_REVISION:
         return store
     upgrade(store)
     return store
 
 
+def _refuse_under_daemon(path: Path) -> None:
+    """A daemon still running on a database that is gone means it was deleted or
+    moved under it: a fresh empty one would hide that, so none is made."""
+    if lock_held(daemon_lock_path(path), wait=1.0):
+        raise StoreError(
+            f"The database {path} is missing but a reminders daemon still runs on "
+            "it (it was deleted or moved). Put the file back, or stop the daemon "
+            "(`systemctl --user stop reminders`) to start with an empty one."
+        )
+
+
 def upgrade(store: Store) -> str | None:
     """Bring the schema to head; returns the backup path when one was written."""
-    from filelock import FileLock
-
     lock_path = f"{store.path}.init.lock" if store.path else None
-    with FileLock(lock_path) if lock_path else _nullcontext():
+    with private_lock(lock_path) if lock_path else _nullcontext():
         current = store.schema_revision()
         if current == HEAD_REVISION:
             return None
@@ -118,6 +131,7 @@ def write_backup(store: Store, dest: Path) -> Path:
         )
     if dest.exists():
         dest.unlink()
+    create_private(dest)  # VACUUM INTO fills an empty file, keeping its mode
     with translate_db_errors(store.label):
         conn = connect_sqlite(store.path)  # VACUUM cannot run inside a transaction
         try:

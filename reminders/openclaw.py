@@ -5,7 +5,7 @@ Reading follows OpenClaw's own loader and `openclaw doctor --fix`: a `jobs.json`
 allowed) with its `jobs-state.json` sidecar and `runs/<id>.jsonl` logs, a
 `~/.openclaw` folder, or the 2026.6+ SQLite state database (read-only). A row that
 is not a job at all stops the import with the index and field at fault; a job we
-cannot deliver (webhook, another channel, no Telegram target, a bad schedule) is
+cannot deliver (another channel, no Telegram target, a bad URL or schedule) is
 refused in the report and the rest still import.
 """
 
@@ -62,7 +62,7 @@ class JobReport:
     index: int
     id: str | None
     name: str | None
-    action: str  # imported | updated | unchanged | refused | skipped
+    action: str  # imported | updated | unchanged | kept | refused | skipped
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
 

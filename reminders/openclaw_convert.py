@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from reminders import triggers
 from reminders.errors import ImportFormatError, ReminderError
 from reminders.openclaw import AGENT_FIELDS, INERT, SYSTEM_PAYLOADS, TELEGRAM, Refused
 from reminders.schema import ms_to_iso, parse_reminder, Reminder
-from reminders.targets import parse_target
+from reminders.targets import parse_target, parse_webhook_url
 
 _NAMESPACE = uuid.UUID("6f1c3a52-9d7e-4b0a-8c21-5e4f3d2b1a09")
 _SCHEDULE_KEYS = ("kind", "at", "atMs", "everyMs", "anchorMs", "expr", "cron", "tz",
@@ -29,6 +30,12 @@ _DELIVERY_KEYS = (
     "threadId",
     "bestEffortDeliver",
 )
+# Job fields a reminder keeps; any other top-level field is dropped, and said so.
+_KEPT = {
+    "id", "agentId", "sessionKey", "name", "description", "enabled", "deleteAfterRun",
+    "createdAtMs", "updatedAtMs", "schedule", "sessionTarget", "wakeMode", "payload",
+    "delivery", "failureAlert", "state",
+}  # fmt: skip
 _BOOLEANS = {
     "true": True,
     "false": False,
@@ -97,7 +104,6 @@ def normalise(row: Any, index: int) -> dict[str, Any]:
         digest = json.dumps(row, sort_keys=True, default=str)
         job["id"] = f"cron-{uuid.uuid5(_NAMESPACE, digest)}"
     job["id"] = str(job["id"])
-    job.pop("isolation", None)
     if "session" in job and "sessionTarget" not in job:
         job["sessionTarget"] = job.pop("session")
     job["schedule"] = _schedule(job, where)
@@ -276,6 +282,11 @@ def convert(
     inert += [key for key in AGENT_FIELDS if key in payload]
     if inert:
         notes.append(f"kept but inert here: {', '.join(inert)}")
+    dropped = [key for key in job if key not in _KEPT]
+    if dropped:
+        notes.append(
+            f"dropped, with no meaning here (not exported back): {', '.join(dropped)}"
+        )
     created = job.get("createdAtMs") or now_ms
     data = {
         key: job.get(key)
@@ -298,6 +309,22 @@ def convert(
     return reminder, notes
 
 
+def _webhook_target(delivery: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    try:
+        url = parse_webhook_url(delivery.get("to"))
+    except ReminderError as exc:
+        raise Refused(f"webhook: {exc}") from None
+    host = urlsplit(url).hostname
+    notes.append(
+        f"webhook: POSTed to {host} as a signed Standard Webhooks event, "
+        "not OpenClaw's finished-run event with a Bearer token"
+    )
+    if delivery.get("failureDestination"):
+        notes.append("failureDestination kept but inert: alerts use delivery settings")
+    delivery["to"] = url
+    return delivery
+
+
 def _target(
     delivery: dict[str, Any] | None,
     default_to: str | None,
@@ -307,7 +334,7 @@ def _target(
     delivery = dict(delivery or {})
     mode = delivery.get("mode", "announce")
     if mode == "webhook":
-        raise Refused("webhook delivery: reminders are delivered to Telegram only")
+        return _webhook_target(delivery, notes)
     if mode == "none":
         notes.append("delivery mode none: runs are recorded, nothing is sent")
         delivery.setdefault("channel", "telegram")

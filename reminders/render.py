@@ -44,6 +44,34 @@ def schedule_text(reminder: Reminder, zone: str) -> str:
     return text
 
 
+def why_no_next(reminder: Reminder) -> str:
+    """Why a reminder has no next fire, as a sentence naming the fix."""
+    if not reminder.enabled:
+        return f"never (disabled; `reminders enable {reminder.id[:8]}` resumes it)"
+    if isinstance(reminder.schedule, AtSchedule):
+        return (
+            "none: this one-shot has already run. Give it a new time with "
+            f"`reminders edit {reminder.id[:8]} --at TIME`"
+        )
+    return "none: the schedule has no further fire time"
+
+
+def shortest_prefixes(ids: list[str], minimum: int) -> dict[str, str]:
+    """Each id's shortest prefix (at least `minimum` characters) no other id shares."""
+    ordered = sorted(ids)
+    shared = [0] * (len(ordered) + 1)  # shared[i]: common prefix of ids i-1 and i
+    for i in range(1, len(ordered)):
+        a, b = ordered[i - 1], ordered[i]
+        n = 0
+        while n < len(a) and n < len(b) and a[n] == b[n]:
+            n += 1
+        shared[i] = n
+    return {
+        rid: rid[: max(minimum, shared[i] + 1, shared[i + 1] + 1)]
+        for i, rid in enumerate(ordered)
+    }
+
+
 def target_text(reminder: Reminder) -> str:
     delivery = reminder.delivery
     if delivery is None or delivery.mode == "none":

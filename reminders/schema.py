@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from reminders.errors import ValidationError
 
@@ -101,7 +108,8 @@ ParseMode = Literal["HTML", "MarkdownV2"]
 
 class Delivery(BaseModel):
     model_config = LENIENT
-    mode: Literal["announce", "none"] = "announce"
+    # webhook: POST to the http(s) URL in `to` (OpenClaw's shape); no channel.
+    mode: Literal["announce", "none", "webhook"] = "announce"
     channel: str | None = "telegram"
     to: str | None = None
     threadId: int | str | None = None
@@ -110,6 +118,15 @@ class Delivery(BaseModel):
     # Ours: not in OpenClaw's schema.
     silent: bool | None = None
     parseMode: ParseMode | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_channel_for_webhooks(cls, data: Any) -> Any:
+        # A webhook has no chat channel: keep one from appearing by default, so
+        # a webhook job reads back (and exports) exactly as it was given.
+        if isinstance(data, dict) and data.get("mode") == "webhook":
+            return {"channel": None, **data}
+        return data
 
 
 class ReminderState(BaseModel):
@@ -168,7 +185,14 @@ class Reminder(BaseModel):
 
     @property
     def delivers(self) -> bool:
-        return self.delivery is None or self.delivery.mode == "announce"
+        return self.delivery is None or self.delivery.mode != "none"
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL a webhook reminder is POSTed to ("" when it has none); None for
+        other deliveries."""
+        delivery = self.delivery
+        return (delivery.to or "") if delivery and delivery.mode == "webhook" else None
 
     def to_json(self) -> dict[str, Any]:
         """The OpenClaw JSON object, without empty keys."""
@@ -203,6 +227,7 @@ class Run(BaseModel):
     scheduledForMs: int
     startedAtMs: int | None = None
     finishedAtMs: int | None = None
+    deliveredAtMs: int | None = None
     status: Literal["sending", "sent", "failed", "missed", "skipped"]
     trigger: Literal["schedule", "catch-up", "manual", "late", "nag"] = "schedule"
     messageIds: list[int] = Field(default_factory=list)
@@ -215,6 +240,14 @@ class Run(BaseModel):
 
     @property
     def lateness_ms(self) -> int | None:
+        """How late the send started."""
         if self.startedAtMs is None:
             return None
         return self.startedAtMs - self.scheduledForMs
+
+    @property
+    def delivery_lateness_ms(self) -> int | None:
+        """How late Telegram accepted the first message; None when nothing went out."""
+        if self.deliveredAtMs is None:
+            return None
+        return self.deliveredAtMs - self.scheduledForMs

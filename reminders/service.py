@@ -28,6 +28,10 @@ class ServiceSpec:
     system: bool = False
     user: str | None = None
     log_dir: str | None = None
+    # A 0600 file of KEY=value lines (the bot token), read by systemd for the unit.
+    environment_file: str | None = None
+    # False when a path the daemon needs lies in /tmp, which PrivateTmp would hide.
+    private_tmp: bool = True
 
 
 def _quote(value: str) -> str:
@@ -51,9 +55,11 @@ def render_systemd(spec: ServiceSpec) -> str:
         "NotifyAccess=main",
         f"ExecStart={_quote(spec.executable)} daemon",
         "ExecReload=/bin/kill -HUP $MAINPID",
+        # Exit codes: 75 (temporary: a database that cannot be written yet), 1
+        # (the scheduler stalled) and 70 (a bug) restart; 78 is a configuration
+        # error, which a restart cannot fix; 0 is a requested stop.
         "Restart=on-failure",
         "RestartSec=5",
-        # 78 is a configuration error: restarting cannot fix it.
         "RestartPreventExitStatus=78",
         "WatchdogSec=60",
         "TimeoutStopSec=60",
@@ -61,13 +67,15 @@ def render_systemd(spec: ServiceSpec) -> str:
     ]
     for key, value in sorted(spec.environment.items()):
         lines.append(f"Environment={_quote(f'{key}={value}')}")
+    if spec.environment_file:
+        lines.append(f"EnvironmentFile={_quote(spec.environment_file)}")
     if spec.system and spec.user:
         lines.append(f"User={spec.user}")
     lines += [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         f"ReadWritePaths={_quote(spec.data_dir)}",
-        "PrivateTmp=yes",
+        f"PrivateTmp={'yes' if spec.private_tmp else 'no'}",
         "",
         "[Install]",
         f"WantedBy={'multi-user.target' if spec.system else 'default.target'}",
@@ -80,7 +88,13 @@ def render_launchd(spec: ServiceSpec) -> bytes:
     log_dir = spec.log_dir or str(Path.home() / "Library" / "Logs" / "reminders")
     plist = {
         "Label": LAUNCHD_LABEL,
-        "ProgramArguments": [spec.executable, "daemon"],
+        # launchd restarts on any non-zero exit: a configuration error exits 0
+        # instead of 78 so it is not restarted in a loop (the log says why).
+        "ProgramArguments": [
+            spec.executable,
+            "daemon",
+            "--exit-zero-on-config-error",
+        ],
         "RunAtLoad": True,
         "KeepAlive": {"SuccessfulExit": False},
         "ThrottleInterval": 10,
@@ -90,6 +104,18 @@ def render_launchd(spec: ServiceSpec) -> bytes:
         "StandardErrorPath": f"{log_dir}/daemon.err.log",
     }
     return plistlib.dumps(plist)
+
+
+TEMP_DIRS = (Path("/tmp"), Path("/var/tmp"))  # noqa: S108 - named, not written
+
+
+def in_temp_dir(path: str | Path) -> bool:
+    """Whether `path` lies in /tmp or /var/tmp, which a PrivateTmp unit sees empty."""
+    resolved = Path(path).expanduser().resolve()
+    return any(
+        resolved == temp.resolve() or temp.resolve() in resolved.parents
+        for temp in TEMP_DIRS
+    )
 
 
 def unit_path(system: bool) -> Path:

@@ -23,14 +23,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reminders.errors import ReminderError, StoreBusy, StoreError
+from reminders.errors import ReminderError, StoreBusy, StoreError, StoreUnwritable
 from reminders.schema import Reminder, Run
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-HEAD_REVISION = "0002_chat"
+HEAD_REVISION = "0003_chat"
 BUSY_TIMEOUT_MS = 10_000
+MIN_ID_PREFIX = 4  # shortest id prefix a command accepts in place of the full id
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
 _OPTION_KEYS = (
     "agentId",
@@ -51,7 +52,7 @@ _REMINDER_COLUMNS = (
 _RUN_COLUMNS = (
     "reminder_id", "reminder_name", "scheduled_for_ms", "started_at_ms",
     "finished_at_ms", "status", "trigger", "message_ids", "error_class", "error_text",
-    "attempts", "note", "response", "response_at_ms",
+    "attempts", "note", "delivered_at_ms", "response", "response_at_ms",
 )  # fmt: skip
 
 
@@ -126,18 +127,26 @@ def translate_db_errors(path: str) -> Iterator[None]:
     except ReminderError:
         raise
     except Exception as exc:
-        orig = _sqlalchemy_error(exc) or exc
-        if isinstance(orig, sqlite3.OperationalError):
-            raise _operational(path, str(orig)) from None
-        if isinstance(orig, sqlite3.DatabaseError):
-            raise StoreError(
-                f"The database {path} is damaged or not a reminders database "
-                f"({orig}). Restore a backup (see `reminders db backup`) or move the "
-                "file away to start afresh."
-            ) from None
-        if orig is not exc:
-            raise StoreError(f"Database error on {path}: {orig}") from None
-        raise
+        error = db_error(path, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def db_error(path: str, exc: BaseException) -> ReminderError | None:
+    """Our error for a database failure; None when `exc` is not one."""
+    orig = _sqlalchemy_error(exc) or exc
+    if isinstance(orig, sqlite3.OperationalError):
+        return _operational(path, str(orig))
+    if isinstance(orig, sqlite3.DatabaseError):
+        return StoreError(
+            f"The database {path} is damaged or not a reminders database "
+            f"({orig}). Restore a backup (see `reminders db backup`) or move the "
+            "file away to start afresh."
+        )
+    if orig is not exc:
+        return StoreError(f"Database error on {path}: {orig}")
+    return None
 
 
 def _operational(path: str, text: str) -> ReminderError:
@@ -147,14 +156,19 @@ def _operational(path: str, text: str) -> ReminderError:
             "again; if it persists, look for a stuck process with `reminders status`."
         )
     if "readonly" in text or "read-only" in text:
-        return StoreError(
+        return StoreUnwritable(
             f"The database {path} is read-only. Make it and its folder writable "
             "by this user, or set REMINDERS_HOME to a writable folder."
         )
     if "disk" in text and "full" in text:
-        return StoreError(
+        return StoreUnwritable(
             f"The disk holding {path} is full. Free some space and try again; "
             "nothing was changed."
+        )
+    if "disk I/O error" in text:
+        return StoreUnwritable(
+            f"Writing the database {path} failed (disk I/O error): its filesystem "
+            "may be read-only or failing. Check it (`dmesg`), then try again."
         )
     if "unable to open" in text:
         return StoreError(
@@ -300,6 +314,7 @@ def row_to_run(row: dict[str, Any]) -> Run:
         scheduledForMs=row["scheduled_for_ms"],
         startedAtMs=row["started_at_ms"],
         finishedAtMs=row["finished_at_ms"],
+        deliveredAtMs=row["delivered_at_ms"],
         status=row["status"],
         trigger=row["trigger"],
         messageIds=list(_load(row["message_ids"]) or []),
@@ -402,17 +417,21 @@ class Store:
         return row_to_reminder(row) if row else None
 
     def find(self, db: Db, ref: str) -> list[Reminder]:
-        """Reminders matching an id, a unique id prefix (8+ chars) or an exact name."""
+        """Reminders matching an id, a unique id prefix (4+ chars) or an exact name."""
         by_id = self.get(db, ref)
         if by_id:
             return [by_id]
         rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
-        if not rows and len(ref) >= 8:
+        if not rows and len(ref) >= MIN_ID_PREFIX:
             rows = db.rows(
                 "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
                 {"n": len(ref), "ref": ref},
             )
         return [row_to_reminder(row) for row in rows]
+
+    def ids(self, db: Db) -> list[str]:
+        """Every reminder id, sorted."""
+        return [row["id"] for row in db.rows("SELECT id FROM reminders ORDER BY id")]
 
     def all(self, db: Db, *, include_disabled: bool = True) -> list[Reminder]:
         where = "" if include_disabled else "WHERE enabled = :yes"
@@ -488,6 +507,7 @@ class Store:
         error_text: str | None = None,
         attempts: int = 0,
         note: str | None = None,
+        delivered_at_ms: int | None = None,
     ) -> int | None:
         """Record a run; None when this reminder already has a run for that slot."""
         taken = db.value(
@@ -509,6 +529,7 @@ class Store:
             "error_text": error_text,
             "attempts": attempts,
             "note": note,
+            "delivered_at_ms": delivered_at_ms,
             "response": None,
             "response_at_ms": None,
         }

@@ -73,6 +73,8 @@ runs = Table(
     Column("scheduled_for_ms", BigInteger, nullable=False),
     Column("started_at_ms", BigInteger),
     Column("finished_at_ms", BigInteger),
+    # When Telegram accepted the run's first message (lateness at delivery).
+    Column("delivered_at_ms", BigInteger),
     Column("status", String(16), nullable=False),
     Column("trigger", String(16), nullable=False),
     Column("message_ids", JSON, nullable=False),

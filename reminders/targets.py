@@ -82,3 +82,61 @@ def parse_target(to: str | int | None, thread_id: str | int | None = None) -> Ta
         # Telegram rejects message_thread_id=1: the General topic is the chat itself.
         target = Target(chat, None)
     return target
+
+
+# -- webhook targets ----------------------------------------------------------------
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def parse_webhook_url(url: str | None) -> str:
+    """A webhook URL, stripped; only http:// and https:// with a host are accepted."""
+    from urllib.parse import urlsplit
+
+    text = str(url or "").strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https"):
+        raise ValidationError(
+            f"{text!r} is not a webhook URL. Give an http:// or https:// URL, "
+            "such as --webhook https://example.com/hooks/reminders."
+        )
+    if not parts.hostname or any(ch.isspace() for ch in text):
+        raise ValidationError(
+            f"{text!r} has no host or contains spaces. Give a full URL, such as "
+            "https://example.com/hooks/reminders."
+        )
+    return text
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Is `host` this machine (localhost, 127.0.0.0/8, ::1)?"""
+    import ipaddress
+
+    name = (host or "").strip("[]").lower()
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_warning(url: str) -> str | None:
+    """Why a webhook URL deserves a warning (plain http off this machine), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None  # not a URL at all: parse_webhook_url says why
+    if parts.scheme.lower() == "http" and host and not is_loopback_host(host):
+        return (
+            f"{url} uses plain http to another machine: the reminder text travels "
+            "unencrypted. Use https:// if the receiver offers it."
+        )
+    return None

@@ -30,7 +30,7 @@ class ImportPlan:
         return sum(1 for report in self.reports if report.action == action)
 
     def to_json(self) -> dict[str, Any]:
-        actions = ("imported", "updated", "unchanged", "refused", "skipped")
+        actions = ("imported", "updated", "unchanged", "kept", "refused", "skipped")
         return {
             "source": self.source,
             "summary": {action: self.count(action) for action in actions},
@@ -60,18 +60,13 @@ def plan_import(
     default_to = default_to or ctx.settings.delivery.default_to or None
     now = ctx.now_ms()
     plan = ImportPlan(source.label)
+    jobs = [normalise(raw.data, raw.index) for raw in source.jobs]
     with ctx.store.read() as db:
-        ids = [
-            job.data.get("id") or job.data.get("jobId")
-            for job in source.jobs
-            if isinstance(job.data, dict)
-        ]
-        existing = ctx.store.get_many(db, [str(i) for i in ids if i])
+        existing = ctx.store.get_many(db, [job["id"] for job in jobs])
     seen: set[str] = set()
-    for number, raw in enumerate(source.jobs):
+    for number, (raw, job) in enumerate(zip(source.jobs, jobs, strict=True)):
         if progress:
             progress(number, len(source.jobs))
-        job = normalise(raw.data, raw.index)
         report = JobReport(raw.index, job["id"], job.get("name"), "imported")
         plan.reports.append(report)
         if job["id"] in seen:
@@ -82,6 +77,7 @@ def plan_import(
         if is_system_job(job):
             report.action, report.reason = "skipped", "an OpenClaw system job"
             continue
+        current = existing.get(job["id"])
         try:
             reminder, report.notes = convert(
                 job,
@@ -89,20 +85,21 @@ def plan_import(
                 default_tz=ctx.default_tz,
                 default_to=default_to,
                 last_is_telegram=last_is_telegram,
-                now_ms=now,
+                # A time the file leaves out (createdAtMs, an every anchor) is the
+                # one the first import chose, so a second import finds no change.
+                now_ms=now if current is None else current.createdAtMs,
             )
         except Refused as refused:
             report.action, report.reason = "refused", str(refused)
             continue
         report.name = reminder.name
         _plan_state(ctx, reminder, report, now)
-        current = existing.get(reminder.id)
         if current is not None:
             if _definition(current) == _definition(reminder):
                 report.action = "unchanged"
             elif not replace:
-                report.action = "unchanged"
-                report.reason = "exists here with changes; --replace updates it"
+                report.action = "kept"
+                report.reason = "differs from the file; --replace takes the file's"
             else:
                 report.action = "updated"
                 reminder.state = current.state

@@ -201,6 +201,7 @@ class Setup:
             "[delivery]\n"
             'deadline = "5s"\n'
         )
+        (home / "config.toml").chmod(0o600)  # it holds the token
 
     def cli(self, *args: str, code: int = 0) -> str:
         result = reminders_cmd(self.home, *args, env=self.env)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import tomllib
+from pathlib import Path
+
 import click
+import pytest
 
 from reminders.cli import cli
 from tests.conftest import REPO
@@ -37,3 +42,47 @@ def test_readme_gives_the_test_command_ci_runs() -> None:
         "pip install -e '.[test]'" in readme
         and "pip install --quiet -e '.[test]'" in ci
     )
+
+
+def _blocks(section: str) -> list[str]:
+    """The command lines of the README section's indented code blocks, with
+    backslash continuations joined."""
+    readme = (REPO / "README.md").read_text()
+    body = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line[4:] for line in body.splitlines() if line.startswith("    ")]
+    return [cmd.strip() for cmd in "\n".join(lines).replace("\\\n", " ").splitlines()]
+
+
+def test_install_and_test_commands_name_reminders_by_its_venv_path() -> None:
+    """Before the quick start's activation step nothing calls a bare `reminders`,
+    which is not on PATH after `.venv/bin/pip install .`; and pip puts it there."""
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "reminders" in scripts
+    for section in ("Install and start", "Run the tests"):
+        for command in _blocks(section):
+            for step in command.split("&&"):
+                program = step.split()[0]
+                assert program != "reminders", f"bare reminders in {section}: {step}"
+
+
+@pytest.mark.skipif(
+    not (REPO / ".venv" / "bin" / "reminders").exists(),
+    reason="needs the README's install step (.venv in the checkout)",
+)
+def test_quick_start_runs_verbatim_in_a_fresh_shell(tmp_path: Path) -> None:
+    """The quick start's commands, copied as they stand into a new shell with no
+    virtualenv active, all succeed."""
+    script = "set -e\n" + "\n".join(_blocks("Quick start")) + "\n"
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "REMINDERS_HOME": str(tmp_path / "home"),
+    }
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Added ") == 3
+    assert "Standup" in result.stdout and "No runs yet." in result.stdout

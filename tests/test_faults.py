@@ -291,6 +291,9 @@ FLAG_VALUES = st.one_of(
             " ",
             "tomorrow 25:00",
             "99999999999999999999",
+            "https://example.com/h",
+            "http://[::1",
+            "ftp://example.com/",
         ]
     ),
 )
@@ -307,6 +310,7 @@ FLAGS = [
     "--catch-up",
     "--name",
     "--channel",
+    "--webhook",
 ]
 
 
@@ -329,7 +333,7 @@ def test_fuzzed_flags_give_our_errors_and_change_nothing(
         args += [flag, value]
     before = db_rows(home)
     runtime_result = run(*args, code=None)
-    assert runtime_result.exit_code in (0, 2, 65, 66), (args, runtime_result.stderr)
+    assert runtime_result.exit_code in (0, 2, 64, 65, 66), (args, runtime_result.stderr)
     if runtime_result.exit_code:
         assert db_rows(home) == before
         assert "Traceback" not in runtime_result.stderr

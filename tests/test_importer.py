@@ -43,8 +43,8 @@ def test_split_store_report_is_pinned(run: Cli, clock: FakeClock) -> None:
         "c25e7b90": "imported",
         "e7b04c13": "imported",
         "5d6a8f31": "imported",
-        "91c3e5a7": "refused",
-        "b4f2a6c8": "refused",
+        "91c3e5a7": "imported",
+        "b4f2a6c8": "imported",
         "0e8d7c6b": "imported",
         # rows OpenClaw had quarantined are reported, not imported
         "f00dbabe": "skipped",
@@ -56,11 +56,13 @@ def test_split_store_report_is_pinned(run: Cli, clock: FakeClock) -> None:
     assert "quarantined by OpenClaw (invalid-schedule)" in reasons["f00dbabe"]
     assert "quarantined by OpenClaw (non-object-row)" in reasons["-"]
     assert "--default-to" in reasons["3f9c2a71"]
-    assert "webhook" in reasons["91c3e5a7"] and "webhook" in reasons["b4f2a6c8"]
     notes = {
         (job.get("id") or "-")[:8]: " ".join(job.get("notes", []))
         for job in report["jobs"]
     }
+    assert "webhook: POSTed to hooks.example.com" in notes["91c3e5a7"]
+    assert "failureDestination kept but inert" in notes["91c3e5a7"]
+    assert "webhook: POSTed to hooks.example.com" in notes["b4f2a6c8"]
     assert "delivered as written" in notes["e7b04c13"]
     assert "configured zone UTC" in notes["5d6a8f31"]
     assert "nothing is sent" in notes["c25e7b90"]
@@ -82,8 +84,8 @@ def test_inline_store_with_default_to(run: Cli, clock: FakeClock) -> None:
         "c25e7b90": "imported",
         "e7b04c13": "imported",
         "5d6a8f31": "imported",
-        "91c3e5a7": "refused",
-        "b4f2a6c8": "refused",
+        "91c3e5a7": "imported",
+        "b4f2a6c8": "imported",
     }
     dentist = run.json("show", "3f9c2a71-5b8e-4d2a-9c41-7e1f0b6d2a11", clock=clock)
     assert dentist["delivery"]["to"] == "555"
@@ -96,7 +98,7 @@ def test_second_import_changes_nothing(run: Cli, clock: FakeClock, home: Path) -
     run("import", str(SPLIT), clock=clock)
     before = db_rows(home)
     report = run.json("import", str(SPLIT), clock=clock)
-    assert report["summary"]["imported"] == 0 and report["summary"]["unchanged"] == 5
+    assert report["summary"]["imported"] == 0 and report["summary"]["unchanged"] == 7
     assert report["runsAdded"] == 0
     assert db_rows(home) == before
 
@@ -148,8 +150,15 @@ def test_import_export_import_is_a_fixed_point(
         "c25e7b90",
         "e7b04c13",
         "5d6a8f31",
+        "91c3e5a7",
+        "b4f2a6c8",
         "0e8d7c6b",
     }
+    # webhook jobs go back out in OpenClaw's own delivery shape
+    source = {job["id"]: job for job in json.loads(SPLIT.read_text())["jobs"]}
+    for job in jobs:
+        if job["id"][:8] in ("91c3e5a7", "b4f2a6c8"):
+            assert job["delivery"] == source[job["id"]]["delivery"]
 
 
 def test_export_is_private_and_shaped_like_openclaw(

@@ -13,7 +13,7 @@ import pytest
 
 from reminders import sdnotify
 from reminders.service import ServiceSpec, render_launchd, render_systemd
-from tests.conftest import Cli
+from tests.conftest import Cli, reminders_cmd
 
 SPEC = ServiceSpec(
     executable="/home/ann/.venv/bin/reminders",
@@ -69,11 +69,27 @@ def test_systemd_unit_passes_systemd_analyze(tmp_path: Path) -> None:
 def test_launchd_plist_round_trips() -> None:
     """The plist parses back with RunAtLoad, KeepAlive, logs and environment."""
     data = plistlib.loads(render_launchd(SPEC))
-    assert data["ProgramArguments"] == ["/home/ann/.venv/bin/reminders", "daemon"]
+    assert data["ProgramArguments"] == [
+        "/home/ann/.venv/bin/reminders",
+        "daemon",
+        "--exit-zero-on-config-error",
+    ]
     assert data["RunAtLoad"] is True
     assert data["KeepAlive"] == {"SuccessfulExit": False}
     assert data["EnvironmentVariables"]["REMINDERS_HOME"] == "/srv/my reminders"
     assert data["StandardErrorPath"].endswith("daemon.err.log")
+
+
+def test_launchd_agent_stays_stopped_on_a_config_error(home: Path) -> None:
+    """launchd restarts on any non-zero exit, so the agent's daemon command exits 0
+    on a configuration error (one line says why) and 78 without the flag."""
+    (home / "config.toml").write_text("[daemon]\npoll_interval = 'often'\n")
+    flags = plistlib.loads(render_launchd(SPEC))["ProgramArguments"][1:]
+    as_agent = reminders_cmd(home, *flags)
+    assert as_agent.returncode == 0
+    [line] = as_agent.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "poll_interval" in line
+    assert reminders_cmd(home, "daemon").returncode == 78
 
 
 def test_service_install_print_shows_the_unit(run: Cli) -> None:

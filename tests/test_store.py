@@ -110,9 +110,10 @@ def test_an_upgrade_backs_the_old_file_up_first(
     store = open_store(sqlite_url(path))
     with store.write() as db:
         db.run("INSERT INTO meta (key, value) VALUES ('marker', 'before')")
-    monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
-    known = {"0001", HEAD_REVISION, "0002"}
-    monkeypatch.setattr(migrate, "known_revisions", lambda store: known)
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "9999")
+    monkeypatch.setattr(
+        migrate, "known_revisions", lambda store: {HEAD_REVISION, "9999"}
+    )
     migrated: list[str] = []
     monkeypatch.setattr(
         migrate, "_run_upgrade", lambda store: migrated.append(store.label)
@@ -123,3 +124,25 @@ def test_an_upgrade_backs_the_old_file_up_first(
         assert conn.execute(
             "SELECT value FROM meta WHERE key = 'marker'"
         ).fetchone() == ("before",)
+
+
+def test_a_0001_database_gains_delivered_at_and_keeps_its_runs(
+    run: Cli, home: Path
+) -> None:
+    """A database from before runs.delivered_at_ms upgrades on first use, after a
+    backup; its runs stay, with no delivery time."""
+    store = Store(sqlite_url(home / "reminders.db"))
+    command.upgrade(alembic_config(store), "0001")
+    with sqlite3.connect(home / "reminders.db") as conn:
+        conn.execute(
+            "INSERT INTO runs (reminder_id, scheduled_for_ms, started_at_ms, status, "
+            "trigger, message_ids, attempts) VALUES ('r1', 1000, 3000, 'sent', "
+            "'schedule', '[5]', 1)"
+        )
+    [old] = run.json("runs")
+    assert old["status"] == "sent" and "deliveredAtMs" not in old
+    assert "2.000s" in run("runs").stdout  # lateness at the send's start
+    assert (home / f"reminders.db.before-{HEAD_REVISION}.bak").exists()
+    with sqlite3.connect(home / "reminders.db") as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    assert "delivered_at_ms" in columns

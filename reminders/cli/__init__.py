@@ -55,6 +55,8 @@ for alias, name in (
     ("get", "show"),
 ):
     cron.add_command(cli.commands[name], alias)
+for command in (operate.status, operate.runs, operate.run_):
+    cron.add_command(command)
 for command in (
     operate.COMMANDS
     + openclaw_cmds.COMMANDS

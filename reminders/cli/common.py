@@ -14,7 +14,13 @@ import click
 
 from reminders.app import AppContext
 from reminders.clock import Clock, SystemClock
-from reminders.config import Paths, Settings, load_settings, resolve_paths
+from reminders.config import (
+    Paths,
+    Settings,
+    load_settings,
+    resolve_paths,
+    token_exposure,
+)
 from reminders.errors import EX_SOFTWARE, ReminderError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +46,11 @@ class Runtime:
 
     @cached_property
     def settings(self) -> Settings:
-        return load_settings(self.paths, self.flags)
+        settings = load_settings(self.paths, self.flags)
+        exposed = token_exposure(self.paths.config)
+        if exposed:
+            warn(exposed)
+        return settings
 
     @cached_property
     def app(self) -> AppContext:

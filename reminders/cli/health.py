@@ -10,20 +10,26 @@ import click
 
 from reminders import app, render, service
 from reminders.cli.common import Runtime, echo_json, json_option, pass_app, pass_runtime
-from reminders.config import bot_token, default_timezone
+from reminders.config import bot_token, default_timezone, token_exposure
 from reminders.errors import EX_UNAVAILABLE, ReminderError
 from reminders.schema import AtSchedule
 
-Check = tuple[str, bool, str]  # name, passed, detail (with the fix when it failed)
+Check = tuple[str, str, str]  # name, "ok" | "warn" | "fail", detail (with the fix)
+
+
+class Advice(ReminderError):
+    """Worth knowing, but nothing is broken: a WARN line, not a FAIL."""
 
 
 def _check(name: str, probe: Callable[[], str]) -> Check:
     try:
-        return name, True, probe()
+        return name, "ok", probe()
+    except Advice as exc:
+        return name, "warn", str(exc)
     except ReminderError as exc:
-        return name, False, str(exc)
+        return name, "fail", str(exc)
     except Exception as exc:
-        return name, False, f"{type(exc).__name__}: {exc}"
+        return name, "fail", f"{type(exc).__name__}: {exc}"
 
 
 def _checks(runtime: Runtime) -> list[Check]:
@@ -33,16 +39,25 @@ def _checks(runtime: Runtime) -> list[Check]:
             lambda: f"valid ({runtime.paths.config})" if runtime.settings else "",
         )
     ]
-    if not checks[0][1]:
+    if checks[0][1] == "fail":
         return checks
     ctx = runtime.app
+    checks.append(_check("secrets", lambda: _secrets(runtime)))
     checks.append(_check("token", lambda: _token(runtime)))
     checks.append(_check("database", lambda: _database(runtime)))
     checks.append(_check("daemon", lambda: _daemon(runtime)))
     checks.append(_check("service", _service))
     checks.append(_check("time zone", lambda: _zone(runtime)))
     checks.append(_check("clock", lambda: _clock(ctx)))
+    checks.append(_check("webhooks", lambda: _webhooks(runtime)))
     return checks
+
+
+def _secrets(runtime: Runtime) -> str:
+    exposed = token_exposure(runtime.paths.config)
+    if exposed:
+        raise ReminderError(exposed)
+    return "no bot token readable by other users"
 
 
 def _token(runtime: Runtime) -> str:
@@ -90,7 +105,10 @@ def _service() -> str:
         return f"installed ({path})"
     if not service.is_macos() and system.exists():
         return f"installed ({system})"
-    raise ReminderError("no service installed. Run `reminders service install`.")
+    raise Advice(
+        "no service installed: fine while you run `reminders daemon` yourself; "
+        "`reminders service install` keeps it running."
+    )
 
 
 def _zone(runtime: Runtime) -> str:
@@ -112,42 +130,98 @@ def _clock(ctx: app.AppContext) -> str:
     return render.instant(now, ctx.default_tz)
 
 
+def _webhooks(runtime: Runtime) -> str:
+    from reminders.targets import webhook_warning
+
+    ctx = runtime.app
+    with ctx.store.read() as conn:
+        urls = [r.webhook_url for r in ctx.store.all(conn) if r.webhook_url]
+    if not urls:
+        return "no webhook reminders"
+    problems = []
+    if not runtime.settings.delivery.webhook_secret:
+        problems.append(
+            "requests go unsigned, so receivers cannot tell them from forgeries. Set "
+            'delivery.webhook_secret = "whsec_..." (base64 of 32 random bytes, e.g. '
+            "`openssl rand -base64 32`); `reminders config init` writes one"
+        )
+    plain = sum(1 for url in urls if webhook_warning(url))
+    if plain:
+        problems.append(
+            f"{plain} use plain http to another machine. Switch them to https:// "
+            "with `reminders edit ID --webhook URL`"
+        )
+    if problems:
+        raise Advice(f"{len(urls)} webhook reminder(s): " + "; ".join(problems) + ".")
+    return f"{len(urls)} webhook reminder(s), requests signed"
+
+
 @click.command()
 @json_option
 @pass_runtime
 def doctor(runtime: Runtime, as_json: bool) -> None:
-    """Check config, token, database, daemon, service, zone and clock, one line each."""
+    """Check config, secrets, token, database, daemon, service, zone, clock and webhooks.
+
+    One line each: ok, WARN (works, but worth fixing) or FAIL. Exits 69 when a
+    check FAILs; a WARN (no service installed, unsigned webhooks) does not.
+    """
     checks = _checks(runtime)
     if as_json:
-        echo_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])
+        echo_json(
+            [
+                {"check": n, "ok": level != "fail", "level": level, "detail": d}
+                for n, level, d in checks
+            ]
+        )
     else:
-        for name, ok, detail in checks:
-            click.echo(f"{'ok  ' if ok else 'FAIL'}  {name:<9}  {detail}")
-    if not all(ok for _, ok, _ in checks):
+        for name, level, detail in checks:
+            label = "ok" if level == "ok" else level.upper()
+            click.echo(f"{label:<4}  {name:<9}  {detail}")
+    if any(level == "fail" for _, level, _ in checks):
         raise SystemExit(EX_UNAVAILABLE)
 
 
 @click.command()
 @click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    help="At most this many fires per reminder.",
+)
 @json_option
 @pass_app
-def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
-    """Upcoming fires over the next N days, grouped by day in your zone."""
+def agenda(ctx: app.AppContext, days: int, limit: int, as_json: bool) -> None:
+    """Upcoming fires over the next N days, grouped by day in your zone.
+
+    A reminder that fires more than --limit times in the window is cut, and the
+    agenda says so.
+    """
     now = ctx.now_ms()
     until = now + days * 86_400_000
     fires: list[tuple[int, str, str]] = []
+    cut: list[tuple[str, int]] = []  # name, last fire shown
     for reminder in app.list_reminders(ctx, include_disabled=False):
         if reminder.state.nextRunAtMs is None:
             continue
         if isinstance(reminder.schedule, AtSchedule):
             times = [reminder.state.nextRunAtMs]
         else:
-            times = [reminder.state.nextRunAtMs] + app.upcoming(ctx, reminder, 500)
-        for ms in sorted(set(times)):
-            if ms <= until:
-                fires.append((ms, reminder.id, reminder.name))
+            times = [reminder.state.nextRunAtMs] + app.upcoming(ctx, reminder, limit)
+        shown = [ms for ms in sorted(set(times)) if ms <= until][:limit]
+        after = app.next_run(reminder, ctx.default_tz, shown[-1]) if shown else None
+        if len(shown) == limit and after is not None and after <= until:
+            cut.append((reminder.name, shown[-1]))
+        fires += [(ms, reminder.id, reminder.name) for ms in shown]
     fires.sort()
     zone = ctx.default_tz
+    notes = [
+        f"Cut: {name!r} fires more than {limit} times in {days} day(s); shown up to "
+        f"{render.instant(last, zone)}. See more with --limit {limit * 10} or fewer "
+        "--days."
+        for name, last in cut
+    ]
     if as_json:
         echo_json(
             [
@@ -155,6 +229,8 @@ def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
                 for ms, i, n in fires
             ]
         )
+        for note in notes:
+            click.echo(note, err=True)
         return
     if not fires:
         click.echo(f"Nothing in the next {days} day(s).")
@@ -166,6 +242,8 @@ def agenda(ctx: app.AppContext, days: int, as_json: bool) -> None:
             day = local.date()
             click.echo(f"{local:%A %Y-%m-%d} ({zone})")
         click.echo(f"  {local:%H:%M:%S}  {name}")
+    for note in notes:
+        click.echo(note)
 
 
 COMMANDS = [doctor, agenda]

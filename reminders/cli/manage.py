@@ -12,6 +12,7 @@ from reminders.app import AppContext, ReminderSpec
 from reminders.cli.common import echo_json, json_option, pass_app, warn
 from reminders.errors import ValidationError
 from reminders.schema import Reminder
+from reminders.targets import webhook_warning
 from reminders.timeparse import format_duration
 
 # OpenClaw flags that mean something only inside OpenClaw: accepted, kept, inert.
@@ -57,6 +58,11 @@ def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--to",
             help="Telegram chat: 123456789, -100..., @channel, -100...:topic:42.",
+        ),
+        click.option(
+            "--webhook",
+            metavar="URL",
+            help="POST the reminder to this http(s) URL instead of a chat.",
         ),
         click.option("--thread-id", help="Forum topic id in the chat."),
         click.option(
@@ -125,6 +131,8 @@ def spec_from_flags(flags: dict[str, Any]) -> ReminderSpec:
         warn(
             f"{', '.join(ignored)} only mean something inside OpenClaw; kept, no effect here."
         )
+    if flags.get("webhook") and (insecure := webhook_warning(flags["webhook"])):
+        warn(insecure)
     deliver = flags.pop("deliver")
     if flags.pop("deliver_alias"):
         deliver = True
@@ -141,11 +149,16 @@ def spec_from_flags(flags: dict[str, Any]) -> ReminderSpec:
 def describe_added(ctx: AppContext, reminder: Reminder) -> str:
     zone = app.zone_of(ctx, reminder)
     next_ms = reminder.state.nextRunAtMs
-    when = render.instant(next_ms, zone)
+    now_ms = ctx.now_ms()
     if next_ms is None:
-        when = "never (disabled)" if not reminder.enabled else "no further fire"
+        when = render.why_no_next(reminder)
+    elif next_ms <= now_ms:
+        when = (
+            f"{render.instant(next_ms, zone)}, due now: delivered as soon as the "
+            "daemon runs, marked late"
+        )
     else:
-        when += f", {render.relative(next_ms, ctx.now_ms())}"
+        when = f"{render.instant(next_ms, zone)}, {render.relative(next_ms, now_ms)}"
     return f"{reminder.id}\n  {reminder.name}: {render.schedule_text(reminder, zone)}\n  next: {when}"
 
 
@@ -216,6 +229,7 @@ def list_(ctx: AppContext, include_all: bool, as_json: bool) -> None:
             "No reminders." + ("" if include_all else " (`--all` shows disabled ones.)")
         )
         return
+    short = app.short_ids(ctx)
     rows = []
     for reminder in reminders:
         zone = app.zone_of(ctx, reminder)
@@ -224,7 +238,7 @@ def list_(ctx: AppContext, include_all: bool, as_json: bool) -> None:
             status = f"error: {reminder.state.lastError}"
         rows.append(
             [
-                reminder.id[:8],
+                short.get(reminder.id, reminder.id),
                 reminder.name if reminder.enabled else f"{reminder.name} (disabled)",
                 render.schedule_text(reminder, zone),
                 render.instant(reminder.state.nextRunAtMs, zone),

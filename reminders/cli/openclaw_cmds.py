@@ -83,7 +83,7 @@ def render_report(plan: ImportPlan, dry_run: bool, runs: int) -> str:
         lines += [f"              - {note}" for note in report.notes]
     summary = ", ".join(
         f"{plan.count(action)} {action}"
-        for action in ("imported", "updated", "unchanged", "refused", "skipped")
+        for action in ("imported", "updated", "unchanged", "kept", "refused", "skipped")
         if plan.count(action)
     )
     lines.append(

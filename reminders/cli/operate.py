@@ -8,27 +8,56 @@ import click
 
 from reminders import app, render
 from reminders.app import AppContext
-from reminders.cli.common import echo_json, json_option, pass_app
+from reminders.cli.common import (
+    Runtime,
+    echo_json,
+    json_option,
+    pass_app,
+    pass_runtime,
+)
 from reminders.config import bot_token
-from reminders.errors import EX_UNAVAILABLE, DeliveryError, TransientError
+from reminders.errors import (
+    EX_CONFIG,
+    EX_UNAVAILABLE,
+    ConfigError,
+    DeliveryError,
+    TransientError,
+    UsageError,
+)
 
 
 @click.command()
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), help="Log line format."
 )
-@pass_app
-def daemon(ctx: AppContext, log_format: str | None) -> None:
+@click.option(
+    "--exit-zero-on-config-error",
+    "config_error_zero",
+    is_flag=True,
+    help="Exit 0 instead of 78 on a configuration error, for launchd, which "
+    "restarts on any other exit.",
+)
+@pass_runtime
+def daemon(runtime: Runtime, log_format: str | None, config_error_zero: bool) -> None:
     """Run the scheduler in the foreground (what the service runs).
 
     SIGTERM/SIGINT finish the send in flight and exit 0; SIGHUP re-reads the config.
+    Exits 75 on a temporary cause (restart it), 78 on a configuration error (fix it).
     """
     from reminders.daemon import run_daemon
     from reminders.logs import setup_logging
 
-    token = bot_token(ctx.settings)
-    setup_logging(log_format or ctx.settings.daemon.log_format, [token or ""])
-    raise SystemExit(run_daemon(ctx))
+    try:
+        ctx = runtime.app
+        token = bot_token(ctx.settings)
+        setup_logging(log_format or ctx.settings.daemon.log_format, [token or ""])
+        code = run_daemon(ctx)
+    except ConfigError as exc:
+        if not config_error_zero:
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        code = EX_CONFIG
+    raise SystemExit(0 if config_error_zero and code == EX_CONFIG else code)
 
 
 @click.command()
@@ -83,12 +112,21 @@ def status(ctx: AppContext, as_json: bool) -> None:
 
 @click.command()
 @click.argument("ref", required=False)
+@click.option("--id", "id_flag", help="The reminder (OpenClaw's `cron runs --id`).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @json_option
 @pass_app
-def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
-    """Run history: scheduled-for, lateness, status, message ids, error."""
-    history = app.run_history(ctx, ref, limit)
+def runs(
+    ctx: AppContext, ref: str | None, id_flag: str | None, limit: int, as_json: bool
+) -> None:
+    """Run history: scheduled-for, lateness, status, message ids, error.
+
+    LATE is measured at delivery (when Telegram accepted the first message), or at
+    the start of the send for runs that delivered nothing.
+    """
+    if id_flag is not None and ref is not None and id_flag != ref:
+        raise UsageError("Name the reminder once: either ID or --id ID.")
+    history = app.run_history(ctx, ref if ref is not None else id_flag, limit)
     if as_json:
         echo_json([run.model_dump(exclude_none=True) for run in history])
         return
@@ -98,7 +136,12 @@ def runs(ctx: AppContext, ref: str | None, limit: int, as_json: bool) -> None:
     zone = ctx.default_tz
     rows = []
     for run in history:
-        late = "" if run.lateness_ms is None else f"{run.lateness_ms / 1000:.3f}s"
+        # Lateness at delivery (Telegram accepted the message) when something went
+        # out, else when the send started; `--json` has both instants.
+        lateness = run.delivery_lateness_ms
+        if lateness is None:
+            lateness = run.lateness_ms
+        late = "" if lateness is None else f"{lateness / 1000:.3f}s"
         detail = (
             f"{run.errorClass}: {run.errorText}" if run.errorClass else (run.note or "")
         )
@@ -134,12 +177,16 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
     reminder, run = app.run_now(ctx, ref)
     if as_json:
         echo_json(run.model_dump(exclude_none=True))
+    elif run.status == "sent" and not run.messageIds:
+        click.echo(f"Sent {reminder.name!r}: {run.note}.")
     elif run.status == "sent":
         click.echo(
             f"Sent {reminder.name!r}: message {', '.join(map(str, run.messageIds))}."
         )
     elif run.status == "skipped":
         click.echo(f"Recorded {reminder.name!r}: {run.note}.")
+    if run.status == "failed" and run.errorClass == "ConfigError":
+        raise ConfigError(f"Could not deliver {reminder.name!r}: {run.errorText}.")
     if run.status == "failed":
         raise DeliveryError(
             f"Could not deliver {reminder.name!r}: {run.errorClass}: {run.errorText}"
@@ -156,6 +203,11 @@ def send_test(ctx: AppContext, to: str, text: str) -> None:
     from reminders.targets import parse_target
 
     target = parse_target(to)
+    if not bot_token(ctx.settings):
+        raise ConfigError(
+            "No bot token configured: set REMINDERS_TELEGRAM_BOT_TOKEN, or "
+            f"telegram.bot_token in {ctx.paths.config}."
+        )
 
     async def go() -> Any:
         sender = _sender(ctx)

@@ -11,23 +11,59 @@ import click
 
 from reminders import service
 from reminders.cli.common import Runtime, pass_runtime, warn
+from reminders.config import setting_variables
 from reminders.errors import NotFound
+from reminders.files import write_private
+
+TOKEN_VAR = "REMINDERS_TELEGRAM_BOT_TOKEN"  # noqa: S105 - a variable name
 
 
-def _spec(runtime: Runtime, system: bool) -> service.ServiceSpec:
+def _spec(
+    runtime: Runtime, system: bool
+) -> tuple[service.ServiceSpec, dict[Path, str]]:
+    """The service as this shell would run the daemon, and the private files (the
+    bot token) it needs written beside the database."""
     environment = {}
     for key in ("REMINDERS_HOME", "REMINDERS_CONFIG"):
         if os.environ.get(key):
             environment[key] = str(Path(os.environ[key]).expanduser().resolve())
     if runtime.config_path and "REMINDERS_CONFIG" not in environment:
         environment["REMINDERS_CONFIG"] = str(Path(runtime.config_path).resolve())
-    return service.ServiceSpec(
+    # Settings given as REMINDERS_<SECTION>_<KEY> here apply to the service too.
+    for key in setting_variables():
+        if key != TOKEN_VAR and os.environ.get(key) is not None:
+            environment[key] = os.environ[key]
+    data_dir = runtime.paths.data_dir
+    secrets: dict[Path, str] = {}
+    environment_file = None
+    token = os.environ.get(TOKEN_VAR, "").strip()
+    if token and service.is_macos():
+        secrets[data_dir / "bot-token"] = token + "\n"
+        environment["REMINDERS_TELEGRAM_TOKEN_FILE"] = str(data_dir / "bot-token")
+    elif token:
+        secrets[data_dir / "service.env"] = f"{TOKEN_VAR}={token}\n"
+        environment_file = str(data_dir / "service.env")
+    token_file = runtime.settings.telegram.token_file
+    needed: list[str | Path] = [data_dir, runtime.paths.config]
+    if token_file:
+        needed.append(token_file)
+    hidden = [str(path) for path in needed if service.in_temp_dir(path)]
+    for path in hidden:
+        warn(
+            f"{path} is under a temporary folder: the service runs without "
+            "PrivateTmp so it can reach it, but such folders are emptied at boot. "
+            "Set REMINDERS_HOME to a lasting folder and install again."
+        )
+    spec = service.ServiceSpec(
         executable=service.executable(),
-        data_dir=str(runtime.paths.data_dir),
+        data_dir=str(data_dir),
         environment=environment,
         system=system,
         user=os.environ.get("SUDO_USER") or os.environ.get("USER"),
+        environment_file=environment_file,
+        private_tmp=not hidden,
     )
+    return spec, secrets
 
 
 @click.group("service")
@@ -48,7 +84,7 @@ def service_group() -> None:
 @pass_runtime
 def install(runtime: Runtime, user_mode: bool, print_only: bool) -> None:
     """Write the service file, then enable and start it where the tool is there."""
-    spec = _spec(runtime, system=not user_mode)
+    spec, secrets = _spec(runtime, system=not user_mode)
     if service.is_macos():
         path, content = service.plist_path(), service.render_launchd(spec).decode()
         uid = os.getuid()
@@ -67,6 +103,9 @@ def install(runtime: Runtime, user_mode: bool, print_only: bool) -> None:
         Path(spec.log_dir or Path.home() / "Library/Logs/reminders").mkdir(
             parents=True, exist_ok=True
         )
+    for secret_path, text in secrets.items():
+        write_private(secret_path, text)
+        click.echo(f"Wrote {secret_path} (mode 0600): the bot token for the service.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content)
     click.echo(f"Wrote {path}.")
@@ -83,8 +122,9 @@ def install(runtime: Runtime, user_mode: bool, print_only: bool) -> None:
 
 @service_group.command("uninstall")
 @click.option("--user/--system", "user_mode", default=True)
-def uninstall(user_mode: bool) -> None:
-    """Stop and disable the service and delete its file."""
+@pass_runtime
+def uninstall(runtime: Runtime, user_mode: bool) -> None:
+    """Stop and disable the service and delete its file (and its copy of the token)."""
     if service.is_macos():
         path = service.plist_path()
         commands = [
@@ -100,6 +140,8 @@ def uninstall(user_mode: bool) -> None:
     for problem in service.run_commands(commands):
         warn(problem)
     path.unlink()
+    for secret in ("service.env", "bot-token"):
+        (runtime.paths.data_dir / secret).unlink(missing_ok=True)
     if not service.is_macos():
         service.run_commands([service.systemctl(not user_mode, "daemon-reload")])
     click.echo(f"Removed {path}.")

@@ -14,7 +14,9 @@ from reminders.config import (
     database_url,
     default_timezone,
     mask,
+    new_webhook_secret,
     render_example,
+    render_settings,
 )
 from reminders.errors import ConfigError
 from reminders.files import write_private
@@ -29,9 +31,10 @@ def config() -> None:
 @json_option
 @pass_runtime
 def config_show(runtime: Runtime, as_json: bool) -> None:
-    """The effective settings, with the bot token masked."""
+    """The effective settings as TOML, with the bot token masked."""
     settings = runtime.settings.model_copy(deep=True)
     settings.telegram.bot_token = mask(bot_token(settings))
+    settings.delivery.webhook_secret = mask(settings.delivery.webhook_secret)
     data = settings.model_dump()
     data["paths"] = {
         "config": str(runtime.paths.config),
@@ -41,11 +44,7 @@ def config_show(runtime: Runtime, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    for section, values in data.items():
-        click.echo(f"[{section}]")
-        for key, value in values.items():
-            click.echo(f"{key} = {value!r}")
-        click.echo()
+    click.echo(render_settings(runtime.settings, data["paths"]), nl=False)
 
 
 @config.command("check")
@@ -71,17 +70,24 @@ def config_check(runtime: Runtime) -> None:
 )
 @pass_runtime
 def config_init(runtime: Runtime, force: bool, print_only: bool) -> None:
-    """Write a commented config.toml listing every key and its default."""
-    text = render_example()
+    """Write a commented config.toml listing every key and its default.
+
+    The file gets a fresh webhook signing secret (delivery.webhook_secret); --print
+    leaves it out, so the secret never reaches a terminal or a log.
+    """
     if print_only:
-        click.echo(text, nl=False)
+        click.echo(render_example(), nl=False)
         return
     path = runtime.paths.config
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists. Pass --force to overwrite it.")
-    write_private(path, text)
+    secret = new_webhook_secret()
+    write_private(path, render_example(webhook_secret=secret))
     click.echo(
-        f"Wrote {path}. Set telegram.bot_token there (or REMINDERS_TELEGRAM_BOT_TOKEN)."
+        f"Wrote {path}. Set telegram.bot_token there "
+        "(or REMINDERS_TELEGRAM_BOT_TOKEN).\n"
+        f"It holds a new webhook signing secret ({mask(secret)}): give receivers "
+        "the delivery.webhook_secret line from that file."
     )
 
 

@@ -1,7 +1,7 @@
 """chat buttons: chat_prompts, and the user's response on runs
 
-Revision ID: 0002_chat
-Revises: 0001
+Revision ID: 0003_chat
+Revises: 0002
 Create Date: 2026-11-28 08:10:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_chat"
-down_revision = "0001"
+revision = "0003_chat"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -62,9 +62,13 @@ def press_to_edit(samples: int) -> str:
                     edits.append(
                         (api.calls("editMessageText")[n].wall - pressed) * 1000
                     )
-                    answered = api.calls("answerCallbackQuery")
-                    if len(answered) > n:
-                        answers.append((answered[n].wall - pressed) * 1000)
+                    while len(api.calls("answerCallbackQuery")) <= n:
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.001)
+                    else:
+                        answered = api.calls("answerCallbackQuery")[n]
+                        answers.append((answered.wall - pressed) * 1000)
         finally:
             daemon.stop()
     return (

@@ -25,12 +25,13 @@ from reminders.schema import (
     Reminder,
     Run,
     SystemEventPayload,
+    check_text_length,
     ms_to_iso,
     parse_reminder,
 )
 from reminders.store import Store
 from reminders.targets import parse_target, parse_webhook_url
-from reminders.timeparse import parse_at, parse_duration
+from reminders.timeparse import MIN_EVERY_MS, parse_at, parse_duration
 
 PAST_TOLERANCE_MS = 60_000
 DEFAULT_NAG_MAX = 8  # re-sends per delivery when --nag-max is not given
@@ -195,10 +196,16 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
             raise ScheduleError(f"--at {spec.at!r} is more than 10 years ahead.")
         return AtSchedule(at=ms_to_iso(at_ms))
     if spec.every is not None:
+        every_ms = parse_duration(spec.every)
+        if every_ms < MIN_EVERY_MS:
+            raise ScheduleError(
+                f"--every {spec.every!r} is shorter than the minimum of 1s. "
+                "Give 1s or more, such as 30s or 10m."
+            )
         anchor = now_ms if spec.anchor_ms is None else spec.anchor_ms
         if spec.starting is not None:
             anchor = parse_at(spec.starting, zone=zone, now_ms=now_ms)
-        return EverySchedule(everyMs=parse_duration(spec.every), anchorMs=anchor)
+        return EverySchedule(everyMs=every_ms, anchorMs=anchor)
     expr = " ".join(str(spec.cron).split())
     triggers.validate_cron(expr)
     stagger = parse_duration(spec.stagger) if spec.stagger is not None else None
@@ -213,6 +220,7 @@ def _payload(spec: ReminderSpec) -> SystemEventPayload | AgentTurnPayload:
         )
     if not given[0].strip():
         raise ValidationError("The reminder text is empty. Pass the text to send.")
+    check_text_length(given[0])
     if spec.system_event is not None:
         return SystemEventPayload(text=spec.system_event)
     return AgentTurnPayload(message=str(spec.message))
@@ -363,24 +371,38 @@ def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
     if conn is None:
         with ctx.store.read() as conn:
             return resolve(ctx, ref, conn)
+    if not ref.strip():
+        raise UsageError(
+            "The reminder id is empty. Give an id, a unique id prefix or a name "
+            "(`reminders list --all` shows them)."
+        )
     found = ctx.store.find(conn, ref.strip())
     if not found:
         raise ReminderNotFound(ref)
     if len(found) > 1:
-        ids = ", ".join(reminder.id for reminder in found[:5])
+        which = ", ".join(f"{r.id} ({r.name})" for r in found[:5])
         raise ValidationError(
-            f"{ref!r} matches {len(found)} reminders ({ids}). Use the full id."
+            f"{ref!r} matches {len(found)} reminders: {which}. Use the full id."
         )
     return found[0]
 
 
-def short_ids(ctx: AppContext) -> dict[str, str]:
-    """The shortest prefix by which each stored reminder can be named."""
+def short_ids(ctx: AppContext, ids: list[str]) -> dict[str, str]:
+    """The shortest prefix by which each of `ids` can be named. Only each id's
+    neighbours in sorted order can share its prefix, so a screen costs the same
+    at any size."""
     from reminders.render import shortest_prefixes
     from reminders.store import MIN_ID_PREFIX
 
     with ctx.store.read() as conn:
-        return shortest_prefixes(ctx.store.ids(conn), MIN_ID_PREFIX)
+        if len(ids) > 1_000:  # a long listing: one pass over every id is cheaper
+            known = set(ctx.store.ids(conn))
+        else:
+            known = set(ids)
+            for rid in ids:
+                known.update(ctx.store.id_neighbours(conn, rid))
+    prefixes = shortest_prefixes(list(known), MIN_ID_PREFIX)
+    return {rid: prefixes[rid] for rid in ids}
 
 
 def show(ctx: AppContext, ref: str) -> Reminder:
@@ -390,6 +412,14 @@ def show(ctx: AppContext, ref: str) -> Reminder:
 def list_reminders(ctx: AppContext, *, include_disabled: bool) -> list[Reminder]:
     with ctx.store.read() as conn:
         return ctx.store.all(conn, include_disabled=include_disabled)
+
+
+def list_rows(
+    ctx: AppContext, *, include_disabled: bool, limit: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """Stored rows for a listing, soonest first, and how many there are in all."""
+    with ctx.store.read() as conn:
+        return ctx.store.listing(conn, include_disabled=include_disabled, limit=limit)
 
 
 def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:

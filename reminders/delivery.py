@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import quote
 
 import httpx
 from telegram import Bot, LinkPreviewOptions
@@ -39,6 +38,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from reminders.errors import EX_TEMPFAIL, EX_UNAVAILABLE, ConfigError, TransientError
+from reminders.logs import Redactor
 from reminders.ratelimit import RateLimiter
 from reminders.targets import Target
 
@@ -214,28 +214,6 @@ def _quiet_retry_after_warning() -> None:
     )
 
 
-class _RedactToken(logging.Filter):
-    """Replace the bot token in log records (httpx logs URLs, which contain it)."""
-
-    def __init__(self, token: str | None) -> None:
-        super().__init__()
-        self._forms = {form for form in (token, quote(token or "", safe="")) if form}
-
-    def scrub(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        if any(form in text for form in self._forms):
-            record.msg, record.args = self.scrub(text), ()
-        return True
-
-
 # -- the sender --------------------------------------------------------------------
 
 
@@ -283,7 +261,7 @@ class TelegramSender:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self.limiter = limiter or RateLimiter()
         self._bot: Bot | None = None
-        self._redact = _RedactToken(self._token)
+        self._redact = Redactor([self._token or ""])
 
     async def __aenter__(self) -> TelegramSender:
         await self.start()
@@ -542,6 +520,8 @@ class TelegramSender:
     ) -> DeliveryFailure:
         error_class = type(exc).__name__
         text = self._scrub(exc.message)
+        if isinstance(exc, Forbidden):  # Telegram's text already starts "Forbidden: "
+            text = text.removeprefix("Forbidden: ")
         chat = state.chat
         if isinstance(exc, RetryAfter):
             text = f"Flood control: retry after {retry_after_seconds(exc):g}s"

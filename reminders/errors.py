@@ -22,7 +22,8 @@ class ReminderError(Exception):
 
 
 class UsageError(ReminderError):
-    """A command given in a way that cannot mean anything (no change asked for)."""
+    """An argument or command that cannot mean anything (an empty id, a folder to
+    write to, an edit with no change asked for)."""
 
     exit_code = EX_USAGE
 

@@ -18,7 +18,7 @@ from reminders import triggers
 from reminders.app import anchor_of, next_run
 from reminders.errors import StoreBusy, StoreUnwritable, ValidationError
 from reminders.render import instant
-from reminders.schema import AtSchedule, Reminder, Run
+from reminders.schema import AtSchedule, FailureAlert, Reminder, Run
 from reminders.store import Store
 from reminders.targets import parse_target
 from reminders.timeparse import format_duration
@@ -131,11 +131,13 @@ class AlertPolicy:
         if custom is False or (reminder.delivery and reminder.delivery.bestEffort):
             return None
         policy = self
-        if isinstance(custom, dict):
+        if isinstance(custom, FailureAlert):
             policy = AlertPolicy(
-                after=int(custom.get("after", self.after)),
-                to=str(custom.get("to") or self.to),
-                cooldown_ms=int(custom.get("cooldownMs", self.cooldown_ms)),
+                after=self.after if custom.after is None else custom.after,
+                to=str(custom.to or self.to),
+                cooldown_ms=(
+                    self.cooldown_ms if custom.cooldownMs is None else custom.cooldownMs
+                ),
             )
         return policy if policy.after > 0 and policy.to else None
 

@@ -4,29 +4,43 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 
-class RedactSecrets(logging.Filter):
-    """Replace every known secret (the bot token) in a record's final text."""
+class Redactor(logging.Filter):
+    """Replace every known secret (the bot token) in text and in log records.
+
+    Matches ignore case and also catch the URL-encoded form (`:` as `%3A`), so an
+    echo of a request URL, lower-cased or quoted, cannot carry the token out.
+    """
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
+        forms = {form for s in secrets if s for form in (s, quote(s, safe=""))}
+        ordered = sorted(forms, key=len, reverse=True)
+        self._pattern = (
+            re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE)
+            if ordered
+            else None
+        )
+
+    def scrub(self, text: str) -> str:
+        return self._pattern.sub("***", text) if self._pattern else text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        if self._pattern is None:
             return True
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
-        record.msg, record.args = message, None
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        record.msg, record.args = self.scrub(message), None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
-            for secret in self.secrets:
-                text = text.replace(secret, "***")
-            record.exc_info, record.exc_text = None, text
+            record.exc_info, record.exc_text = None, self.scrub(text)
         return True
 
 
@@ -49,7 +63,7 @@ def setup_logging(
     log_format: str, secrets: list[str], level: int = logging.INFO
 ) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactSecrets(secrets))
+    handler.addFilter(Redactor(secrets))
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

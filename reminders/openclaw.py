@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reminders import jsonread
 from reminders.errors import ImportFormatError, NotFound
 
 # Keys OpenClaw writes, in its order; anything of ours is left out of an export.
@@ -102,25 +103,17 @@ def read_source(path: Path) -> Source:
             f"No OpenClaw cron store in {path} (looked for cron/jobs.json and "
             "state/openclaw.sqlite)."
         )
-    with path.open("rb") as handle:
-        is_sqlite = handle.read(16) == b"SQLite format 3\x00"
-    return _read_sqlite(path) if is_sqlite else _read_json_store(path)
+    what = "jobs.json or openclaw.sqlite"
+    if jsonread.read_bytes(path, what, head=16) == b"SQLite format 3\x00":
+        return _read_sqlite(path)
+    return _read_json_store(path, jsonread.read_bytes(path, what))
 
 
-def _parse_json(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as first:
-        import json5
-
-        try:
-            return json5.loads(text)
-        except Exception:  # noqa: BLE001 - json's message is the clearer one
-            raise ImportFormatError(
-                f"{path} is not valid JSON (line {first.lineno}, column {first.colno}: "
-                f"{first.msg}). Fix the file or import a backup such as jobs.json.bak."
-            ) from None
+def _parse_json(path: Path, data: bytes | None = None) -> Any:
+    if data is None:
+        data = jsonread.read_bytes(path)
+    text = jsonread.decode(data, str(path))
+    return jsonread.loads(text, str(path), json5_fallback=True)
 
 
 def _sidecar(path: Path, suffix: str) -> Path:
@@ -131,8 +124,8 @@ def _sidecar(path: Path, suffix: str) -> Path:
     return path.with_name(f"{stem}{suffix}" + (".migrated" if migrated else ""))
 
 
-def _read_json_store(path: Path) -> Source:
-    data = _parse_json(path)
+def _read_json_store(path: Path, raw: bytes) -> Source:
+    data = _parse_json(path, raw)
     if isinstance(data, dict) and isinstance(data.get("jobs"), list):
         rows = data["jobs"]
     elif isinstance(data, list):
@@ -204,13 +197,11 @@ def _read_sqlite(path: Path) -> Source:
         raise ImportFormatError(f"Cannot read cron_jobs from {path}: {exc}.") from None
     jobs = []
     for index, (job_id, enabled, job_json, state_json) in enumerate(rows):
-        try:
-            job = json.loads(job_json)
-            state = json.loads(state_json) if state_json else None
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise ImportFormatError(
-                f"Job {index} ({job_id}): job_json is not JSON ({exc})."
-            ) from None
+        label = f"{path}: job {index} ({job_id})"
+        if not isinstance(job_json, str) or not isinstance(state_json, str | None):
+            raise ImportFormatError(f"{label}: job_json is not JSON text.")
+        job = jsonread.loads(job_json, label)
+        state = jsonread.loads(state_json, label) if state_json else None
         if isinstance(job, dict):
             job.setdefault("id", job_id)
             if enabled is not None:
@@ -255,10 +246,14 @@ def read_runs(runs_dir: Path | None, job_id: str) -> Iterator[dict[str, Any]]:
     path = runs_dir / f"{job_id}.jsonl"
     if not path.is_file():
         return
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    try:
+        data = jsonread.read_bytes(path)
+    except (ImportFormatError, NotFound):  # history is a bonus: skip what won't read
+        return
+    for line in data.decode("utf-8", errors="replace").splitlines():
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+            entry = jsonread.loads(line, str(path))
+        except ImportFormatError:
             continue
         if (
             isinstance(entry, dict)

@@ -9,15 +9,19 @@ Refused with the reason.
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 from reminders import triggers
 from reminders.errors import ImportFormatError, ReminderError
+from reminders.jsonread import MAX_SAFE_INT
 from reminders.openclaw import AGENT_FIELDS, INERT, SYSTEM_PAYLOADS, TELEGRAM, Refused
-from reminders.schema import ms_to_iso, parse_reminder, Reminder
+from reminders.schema import Reminder, check_text_length, ms_to_iso, parse_reminder
 from reminders.targets import parse_target, parse_webhook_url
+from reminders.timeparse import MIN_EVERY_MS
 
 _NAMESPACE = uuid.UUID("6f1c3a52-9d7e-4b0a-8c21-5e4f3d2b1a09")
 _SCHEDULE_KEYS = ("kind", "at", "atMs", "everyMs", "anchorMs", "expr", "cron", "tz",
@@ -36,6 +40,8 @@ _KEPT = {
     "createdAtMs", "updatedAtMs", "schedule", "sessionTarget", "wakeMode", "payload",
     "delivery", "failureAlert", "state",
 }  # fmt: skip
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+MAX_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _BOOLEANS = {
     "true": True,
     "false": False,
@@ -71,14 +77,21 @@ def _int(value: Any, where: Where, name: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise where.fail(name, f"should be a number, not {value!r}")
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value)
     if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > MAX_SAFE_INT:
+            raise where.fail(name, f"is out of range ({value:.6g})")
         return int(value)
-    if (
-        isinstance(value, str)
-        and value.strip().lstrip("-").replace(".", "", 1).isdigit()
-    ):
-        return int(float(value))
     raise where.fail(name, f"should be a number, not {value!r}")
+
+
+def _instant(value: Any, where: Where, name: str) -> int | None:
+    """Epoch milliseconds between 1970 and the year 9999."""
+    ms = _int(value, where, name)
+    if ms is not None and not 0 <= ms <= MAX_INSTANT_MS:
+        raise where.fail(name, f"is not a time between 1970 and 9999 ({ms})")
+    return ms
 
 
 def _text(value: Any, where: Where, name: str) -> str | None:
@@ -116,7 +129,7 @@ def normalise(row: Any, index: int) -> dict[str, Any]:
     if job["deleteAfterRun"] is None and job["schedule"].get("kind") == "at":
         job["deleteAfterRun"] = True
     for key in ("createdAtMs", "updatedAtMs"):
-        job[key] = _int(job.get(key), where, key)
+        job[key] = _instant(job.get(key), where, key)
     for key in (
         "name",
         "description",
@@ -143,14 +156,17 @@ def _schedule(job: dict[str, Any], where: Where) -> dict[str, Any]:
     if "cron" in schedule and "expr" not in schedule:
         schedule["expr"] = schedule.pop("cron")
     if "atMs" in schedule:
-        at_ms = _int(schedule.pop("atMs"), where, "schedule.atMs")
+        at_ms = _instant(schedule.pop("atMs"), where, "schedule.atMs")
         schedule.setdefault("at", ms_to_iso(at_ms or 0))
     if not schedule.get("kind"):
         kinds = (("at", "at"), ("everyMs", "every"), ("expr", "cron"))
         schedule["kind"] = next((kind for key, kind in kinds if key in schedule), None)
-    for key in ("everyMs", "anchorMs", "staggerMs"):
+    for key in ("everyMs", "staggerMs"):
         if key in schedule:
             schedule[key] = _int(schedule[key], where, f"schedule.{key}")
+    if "anchorMs" in schedule:
+        anchor = schedule["anchorMs"]
+        schedule["anchorMs"] = _instant(anchor, where, "schedule.anchorMs")
     for key in ("at", "expr", "tz"):
         if key in schedule:
             schedule[key] = _text(schedule[key], where, f"schedule.{key}")
@@ -276,6 +292,10 @@ def convert(
                 )
     except ReminderError as exc:
         raise Refused(f"invalid schedule: {exc}") from None
+    if kind == "every" and (schedule.get("everyMs") or 0) < MIN_EVERY_MS:
+        raise Refused(
+            f"everyMs {schedule.get('everyMs')} is shorter than the 1 s minimum here"
+        )
     if kind == "every" and schedule.get("anchorMs") is None:
         schedule["anchorMs"] = job.get("createdAtMs") or now_ms
     inert = [key for key in INERT if job.get(key)]
@@ -304,6 +324,7 @@ def convert(
     )
     try:
         reminder = parse_reminder({k: v for k, v in data.items() if v is not None})
+        check_text_length(reminder.text)
     except ReminderError as exc:
         raise Refused(f"invalid job: {exc}") from None
     return reminder, notes

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from reminders.schema import AtSchedule, CronSchedule, EverySchedule, Reminder, Run
+from reminders.schema import AtSchedule, Reminder, Run, iso_to_ms
 from reminders.timeparse import format_duration
 
 
@@ -14,13 +16,30 @@ def instant(ms: int | None, zone: str) -> str:
     """2026-04-06 11:50:00 CEST (+02:00)."""
     if ms is None:
         return "-"
-    moment = datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(zone))
-    offset = moment.strftime("%z")
-    offset = f"{offset[:3]}:{offset[3:]}"
-    abbreviation = moment.strftime("%Z")
-    # Zones without a lettered abbreviation (it would read "-03") show their name.
-    name = abbreviation if abbreviation[:1].isalpha() else zone
-    return f"{moment:%Y-%m-%d %H:%M:%S} {name} ({offset})"
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=_zone(zone))
+    except (ValueError, OverflowError, OSError):  # beyond the years 1 to 9999
+        return f"{ms} ms (out of range)"
+    suffix = _suffix(zone, moment.utcoffset(), moment.tzname())
+    return moment.isoformat(" ", "seconds")[:19] + suffix
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=256)
+def _suffix(zone: str, offset: timedelta | None, abbreviation: str | None) -> str:
+    """' CEST (+02:00)': the zone's abbreviation, or its name when the abbreviation
+    has no letters (it would read "-03"), and the offset."""
+    seconds = int((offset or timedelta()).total_seconds())
+    sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}" + (f"{secs:02d}" if secs else "")
+    name = abbreviation if (abbreviation or "")[:1].isalpha() else zone
+    return f" {name} ({text})"
 
 
 def relative(ms: int | None, now_ms: int) -> str:
@@ -32,15 +51,19 @@ def relative(ms: int | None, now_ms: int) -> str:
 
 
 def schedule_text(reminder: Reminder, zone: str) -> str:
-    schedule = reminder.schedule
-    if isinstance(schedule, AtSchedule):
-        return f"at {instant(schedule.at_ms, zone)}"
-    if isinstance(schedule, EverySchedule):
-        return f"every {format_duration(schedule.everyMs)}"
-    assert isinstance(schedule, CronSchedule)
-    text = f"cron {schedule.expr} ({schedule.tz or zone})"
-    if schedule.staggerMs:
-        text += f" stagger {format_duration(schedule.staggerMs)}"
+    return schedule_json_text(reminder.schedule.model_dump(exclude_none=True), zone)
+
+
+def schedule_json_text(schedule: dict[str, Any], zone: str) -> str:
+    """A schedule as stored (OpenClaw JSON), in words."""
+    kind = schedule.get("kind")
+    if kind == "at":
+        return f"at {instant(iso_to_ms(schedule['at']), zone)}"
+    if kind == "every":
+        return f"every {format_duration(schedule['everyMs'])}"
+    text = f"cron {schedule.get('expr')} ({schedule.get('tz') or zone})"
+    if schedule.get("staggerMs"):
+        text += f" stagger {format_duration(schedule['staggerMs'])}"
     return text
 
 
@@ -74,28 +97,25 @@ def shortest_prefixes(ids: list[str], minimum: int) -> dict[str, str]:
 
 def target_text(reminder: Reminder) -> str:
     delivery = reminder.delivery
-    if delivery is None or delivery.mode == "none":
+    return target_json_text(None if delivery is None else delivery.model_dump())
+
+
+def target_json_text(delivery: dict[str, Any] | None) -> str:
+    """A delivery as stored (OpenClaw JSON), as the chat it goes to."""
+    if delivery is None or delivery.get("mode") == "none":
         return "(no delivery)"
-    text = delivery.to or "?"
-    if delivery.threadId is not None:
-        text += f" thread {delivery.threadId}"
+    text = str(delivery.get("to") or "?")
+    if delivery.get("threadId") is not None:
+        text += f" thread {delivery['threadId']}"
     return text
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(header) for header in headers]
-    for row in rows:
-        widths = [
-            max(width, len(cell)) for width, cell in zip(widths, row, strict=True)
-        ]
-    lines = [
-        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
-    ]
-    for row in rows:
-        lines.append(
-            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        )
-    return "\n".join(lines)
+    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (headers, *rows)
+    )
 
 
 def run_status(run: Run) -> str:

@@ -78,6 +78,19 @@ Schedule = Annotated[
 ]
 
 
+# 16 Telegram messages of 4096 characters: more is a file, not a reminder.
+MAX_TEXT_CHARS = 16 * 4096
+
+
+def check_text_length(text: str) -> None:
+    """Refuse a reminder text longer than MAX_TEXT_CHARS, saying by how much."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValidationError(
+            f"The reminder text is {len(text):,} characters; the limit is "
+            f"{MAX_TEXT_CHARS:,} (16 Telegram messages). Shorten it or send a link."
+        )
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("the reminder text is empty")
@@ -129,6 +142,19 @@ class Delivery(BaseModel):
         return data
 
 
+class FailureAlert(BaseModel):
+    """OpenClaw's per-job failure alert; unknown OpenClaw fields are kept."""
+
+    model_config = LENIENT
+    after: int | None = Field(default=None, ge=0, le=1_000_000)
+    cooldownMs: int | None = Field(default=None, ge=0, le=10 * 366 * 86_400_000)
+    channel: str | None = None
+    to: str | int | None = None
+    mode: Literal["announce", "webhook"] | None = None
+    accountId: str | None = None
+    includeSkipped: bool | None = None
+
+
 class ReminderState(BaseModel):
     """Runtime state as OpenClaw keeps it; unknown OpenClaw fields are kept."""
 
@@ -165,7 +191,7 @@ class Reminder(BaseModel):
     wakeMode: str | None = None
     payload: Payload
     delivery: Delivery | None = None
-    failureAlert: dict[str, Any] | Literal[False] | None = None
+    failureAlert: FailureAlert | Literal[False] | None = None
     # Ours: how late a missed recurring slot may still be caught up.
     catchUpMs: int | None = Field(default=None, ge=0)
     # Ours: re-send every nagEveryMs until Done is pressed, at most nagMax times.
@@ -212,7 +238,13 @@ def parse_reminder(data: dict[str, Any]) -> Reminder:
 def describe_validation_error(exc: Any) -> str:
     """One line from a pydantic error: the first problem, with its field path."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "value"
+    # A union member's tag (FailureAlert, literal[False]) is not a field name.
+    where = ".".join(
+        str(part)
+        for part in first["loc"]
+        if not (isinstance(part, str) and (part[:1].isupper() or "[" in part))
+    )
+    where = where or "value"
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 import sqlite3
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -251,6 +251,19 @@ def reminder_to_row(reminder: Reminder) -> dict[str, Any]:
 
 
 def row_to_reminder(row: dict[str, Any]) -> Reminder:
+    try:
+        return _row_to_reminder(row)
+    except ValueError as exc:  # pydantic's ValidationError
+        # A failureAlert stored before it was validated on write: it could never
+        # have worked, so the reminder loads without it rather than not at all.
+        options = _load(row["options"]) or {}
+        if "failureAlert" not in str(exc) or "failureAlert" not in options:
+            raise
+        options.pop("failureAlert")
+        return _row_to_reminder({**row, "options": _dump(options)})
+
+
+def _row_to_reminder(row: dict[str, Any]) -> Reminder:
     if isinstance(row["schedule"], str):
         return Reminder.model_validate_json(_reminder_json(row))
     data: dict[str, Any] = {
@@ -417,21 +430,41 @@ class Store:
         return row_to_reminder(row) if row else None
 
     def find(self, db: Db, ref: str) -> list[Reminder]:
-        """Reminders matching an id, a unique id prefix (4+ chars) or an exact name."""
+        """Reminders matching an id, or else an exact name or a unique id prefix
+        (MIN_ID_PREFIX+ chars): a name and a different id prefix both match, so
+        the caller can refuse the ambiguity instead of picking one."""
         by_id = self.get(db, ref)
         if by_id:
             return [by_id]
         rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
-        if not rows and len(ref) >= MIN_ID_PREFIX:
-            rows = db.rows(
-                "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20",
-                {"n": len(ref), "ref": ref},
-            )
+        if len(ref) >= MIN_ID_PREFIX:
+            seen = {row["id"] for row in rows}
+            upper = ref[:-1] + chr(ord(ref[-1]) + 1)  # every id starting with ref is below
+            rows += [
+                row
+                for row in db.rows(
+                    "SELECT * FROM reminders WHERE id >= :ref AND id < :upper "
+                    "ORDER BY id LIMIT 20",
+                    {"ref": ref, "upper": upper},
+                )
+                if row["id"] not in seen
+            ]
         return [row_to_reminder(row) for row in rows]
 
     def ids(self, db: Db) -> list[str]:
         """Every reminder id, sorted."""
         return [row["id"] for row in db.rows("SELECT id FROM reminders ORDER BY id")]
+
+    def id_neighbours(self, db: Db, rid: str) -> list[str]:
+        """The ids just before and just after `rid` in sorted order (off the index)."""
+        before = db.value(
+            "SELECT id FROM reminders WHERE id < :id ORDER BY id DESC LIMIT 1",
+            {"id": rid},
+        )
+        after = db.value(
+            "SELECT id FROM reminders WHERE id > :id ORDER BY id LIMIT 1", {"id": rid}
+        )
+        return [str(i) for i in (before, after) if i is not None]
 
     def all(self, db: Db, *, include_disabled: bool = True) -> list[Reminder]:
         where = "" if include_disabled else "WHERE enabled = :yes"
@@ -441,6 +474,36 @@ class Store:
             {"yes": True},
         )
         return [row_to_reminder(row) for row in rows]
+
+    def listing(
+        self, db: Db, *, include_disabled: bool, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Raw rows for `list`, soonest first, at most `limit` of them (None: all),
+        and how many there are in all. The scheduled ones come off the
+        next_run_at_ms index, so a first screen costs the same at any size."""
+        where = "" if include_disabled else "AND enabled = :yes"
+        columns = "id, name, enabled, schedule, delivery, state, next_run_at_ms"
+        params: dict[str, Any] = {"yes": True, "limit": -1 if limit is None else limit}
+        rows = db.rows(
+            f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NOT NULL "  # noqa: S608
+            f"{where} ORDER BY next_run_at_ms, created_at_ms LIMIT :limit",
+            params,
+        )
+        if limit is None or len(rows) < limit:
+            params["limit"] = -1 if limit is None else limit - len(rows)
+            rows += db.rows(
+                f"SELECT {columns} FROM reminders WHERE next_run_at_ms IS NULL "  # noqa: S608
+                f"{where} ORDER BY created_at_ms LIMIT :limit",
+                params,
+            )
+        total = db.value(
+            f"SELECT count(*) FROM reminders WHERE 1 = 1 {where}",  # noqa: S608
+            {"yes": True},
+        )
+        for row in rows:
+            for column in ("schedule", "delivery", "state"):
+                row[column] = _load(row[column])
+        return rows, int(total or 0)
 
     def schedule_page(self, db: Db, after_id: str, limit: int) -> list[dict[str, Any]]:
         """What the daemon's jobs need of enabled reminders with ids after `after_id`,

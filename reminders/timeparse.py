@@ -24,6 +24,7 @@ _DURATION = re.compile(
 _CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?$")
 _DAY_WORD = re.compile(r"^(today|tomorrow)(?:\s+(?:at\s+)?(.+))?$", re.IGNORECASE)
 MAX_DURATION_MS = 100 * 365 * 86_400_000
+MIN_EVERY_MS = 1000  # --every: faster than once a second is a mistake, not a reminder
 
 
 class SkippedTime(ScheduleError):

@@ -143,7 +143,7 @@ def _plan_state(
 def _runs(runs_dir: Path | None, reminder: Reminder) -> list[dict[str, Any]]:
     rows = []
     for entry in read_runs(runs_dir, reminder.id):
-        started = int(entry.get("runAtMs") or entry["ts"])
+        started = int(_number(entry.get("runAtMs")) or entry["ts"])
         status = RUN_STATUS.get(str(entry.get("status")), "failed")
         if status == "sent" and entry.get("delivered") is False:
             status = "skipped"
@@ -153,14 +153,27 @@ def _runs(runs_dir: Path | None, reminder: Reminder) -> list[dict[str, Any]]:
                 "reminder_name": reminder.name,
                 "scheduled_for_ms": started,
                 "started_at_ms": started,
-                "finished_at_ms": started + int(entry.get("durationMs") or 0),
+                "finished_at_ms": started + int(_number(entry.get("durationMs")) or 0),
                 "status": status,
-                "error_text": entry.get("error") or entry.get("deliveryError"),
+                "error_text": _text(entry.get("error") or entry.get("deliveryError")),
                 "attempts": 1,
                 "note": "imported from OpenClaw",
             }
         )
     return rows
+
+
+def _number(value: Any) -> int | float | None:
+    """A run log's number, or None for anything else (a string, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def apply_import(ctx: AppContext, plan: ImportPlan) -> int:

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reminders import cronfields
 from reminders.errors import ScheduleError
 from reminders.schema import AtSchedule, CronSchedule, EverySchedule
 
@@ -55,8 +56,9 @@ def validate_tz(name: str) -> ZoneInfo:
 
 
 @lru_cache(maxsize=4096)
-def _parse_cron(expr: str) -> tuple[str, bool, bool]:
-    """(croniter expression, has seconds, fixed hour) or ScheduleError."""
+def _parse_cron(expr: str, strict: bool = True) -> tuple[str, bool, bool]:
+    """(croniter expression, has seconds, fixed hour) or ScheduleError. Not strict:
+    for stored schedules, which keep firing even if written before a rule."""
     fields = str(expr).split()
     if len(fields) not in (5, 6):
         raise ScheduleError(
@@ -67,11 +69,12 @@ def _parse_cron(expr: str) -> tuple[str, bool, bool]:
     for index in (day, weekday):
         if fields[index] == "?":
             fields[index] = "*"
-    normalised = " ".join(fields)
     if any("/0" in field and not field.split("/")[-1].strip("0") for field in fields):
         raise ScheduleError(
             f"Invalid cron expression {expr!r}: a step of 0. {CRON_HELP}"
         )
+    fields = cronfields.normalise(fields, expr, strict=strict)
+    normalised = " ".join(fields)
     from croniter import croniter
     from croniter.croniter import CroniterError
 
@@ -127,7 +130,7 @@ def _second_pass(moment: datetime, zone: ZoneInfo) -> bool:
 def _cron_iter(
     schedule: CronSchedule, default_tz: str, start_ms: int
 ) -> tuple[Any, ZoneInfo, bool]:
-    expr, seconds, fixed_hour = _parse_cron(" ".join(schedule.expr.split()))
+    expr, seconds, fixed_hour = _parse_cron(" ".join(schedule.expr.split()), False)
     zone = validate_tz(schedule.tz or default_tz)
     start = datetime.fromtimestamp(start_ms // 1000, tz=zone)
     from croniter import croniter

@@ -344,3 +344,23 @@ def test_unknown_config_key_is_a_config_error(run: Cli, home: Path) -> None:
     (home / "config.toml").write_text('[telegram]\nbot_tokn = "x"\n')
     result = run("list", code=78)
     assert "telegram.bot_tokn" in result.stderr
+
+
+def test_list_shows_a_first_screen_and_says_how_to_see_more(
+    run: Cli, clock: FakeClock
+) -> None:
+    """`list --limit N` shows the soonest N and a line saying how many there are."""
+    for hour in (3, 1, 2):
+        run("add", "--name", f"h{hour}", "--cron", f"0 {hour} * * *",
+            "--message", "m", "--to", "1", clock=clock)  # fmt: skip
+    run("add", "--name", "off", "--every", "1h", "--message", "m", "--to", "1",
+        "--disabled", clock=clock)  # fmt: skip
+    lines = run("list", "--limit", "2", clock=clock).stdout.splitlines()
+    assert [line.split()[1] for line in lines[1:3]] == ["h1", "h2"]
+    assert lines[3] == (
+        "Showing the first 2 of 3: `--limit N` shows more, `--limit 0` every one."
+    )
+    every = run("list", "--all", "--limit", "0", clock=clock).stdout.splitlines()
+    assert [line.split()[1] for line in every[1:]] == ["h1", "h2", "h3", "off"]
+    assert len(run.json("list", "--limit", "1", clock=clock)) == 1
+    assert len(run.json("list", "--all", clock=clock)) == 4

@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fake_bot_api import (
@@ -18,6 +19,7 @@ from fake_bot_api import (
     CHAT_NOT_FOUND,
     DROP_AFTER_STORE,
     OK,
+    Fault,
     FakeBotApi,
     FloodLimits,
     slow,
@@ -35,6 +37,7 @@ from reminders.delivery import (
     utf16_len,
 )
 from reminders.errors import ConfigError, TransientError
+from reminders.logs import setup_logging
 from reminders.ratelimit import Limits, RateLimiter
 from reminders.targets import parse_target
 
@@ -249,7 +252,7 @@ def test_read_timeout_is_ambiguous(api: FakeBotApi) -> None:
     ("knob", "error_class", "text"),
     [
         ("unknown_chats", "BadRequest", "Chat not found"),
-        ("blocked_chats", "Forbidden", "Forbidden: bot was blocked by the user"),
+        ("blocked_chats", "Forbidden", "bot was blocked by the user"),
         ("token_revoked", "InvalidToken", "Unauthorized"),
     ],
 )
@@ -452,6 +455,39 @@ def test_token_is_never_logged(
         logging.getLogger("httpx").setLevel(logging.WARNING)
     assert "/bot***/sendMessage" in caplog.text
     assert api.token not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [str.lower, str.upper, lambda token: quote(token, safe=""), lambda t: t.swapcase()],
+    ids=["lower", "upper", "url-encoded", "swapped"],
+)
+def test_token_echoed_in_any_case_or_encoding_is_redacted(
+    api: FakeBotApi, echo: Any
+) -> None:
+    """A reply that echoes the token, re-cased or URL-encoded, never carries it out."""
+    api.fail_next(Fault(400, f"Bad Request: no route for /bot{echo(api.token)}/x"))
+    failure = send_fails(api, "42", "hi")
+    for text in (failure.text, str(failure)):
+        assert "***" in text
+        assert api.token.lower() not in text.lower()
+        assert quote(api.token, safe="").lower() not in text.lower()
+
+
+def test_log_lines_are_redacted_in_any_case_or_encoding(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The daemon's log handler scrubs the token however it is spelled."""
+    token = "123456:AbCdEf-gh"
+    setup_logging("text", [token])
+    try:
+        log = logging.getLogger("reminders.test")
+        log.warning("url %s and %s", token.upper(), quote(token, safe="").lower())
+    finally:
+        logging.getLogger().handlers.clear()
+    err = capsys.readouterr().err
+    assert err.count("***") == 2
+    assert "abcdef" not in err.lower()
 
 
 # -- split_text ------------------------------------------------------------------------

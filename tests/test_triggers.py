@@ -353,3 +353,111 @@ def test_apscheduler_triggers_follow_the_same_rules_and_pickle() -> None:
     # a past one-shot still fires (the daemon decides late or not), then never again
     assert at.get_next_fire_time(None, now) == datetime(2026, 1, 1, tzinfo=UTC)
     assert at.get_next_fire_time(datetime(2026, 1, 1, tzinfo=UTC), now) is None
+
+
+# -- one-value ranges (croniter 7 reads `9-9` as `*`) ---------------------------
+
+# A cron expression per field position, restricted elsewhere so it fires rarely
+# enough to show the difference: 6-field form first (seconds), then 5-field.
+BASE_6 = ["5", "7", "9", "*", "*", "*"]
+BASE_5 = BASE_6[1:]
+ONE_VALUE = {
+    "second": ["0", "59"],
+    "minute": ["0", "59"],
+    "hour": ["0", "23"],
+    "day of month": ["1", "28", "31"],
+    "month": ["1", "12", "JAN", "DEC"],
+    "day of week": ["0", "1", "6", "7", "MON", "SUN"],
+}
+FIELD_NAMES = list(ONE_VALUE)
+
+
+def _one_value_cases() -> list[tuple[str, str]]:
+    cases = []
+    for base in (BASE_6, BASE_5):
+        names = FIELD_NAMES if len(base) == 6 else FIELD_NAMES[1:]
+        for position, name in enumerate(names):
+            for value in ONE_VALUE[name]:
+                single, ranged = list(base), list(base)
+                single[position], ranged[position] = value, f"{value}-{value}"
+                cases.append((" ".join(single), " ".join(ranged)))
+    return cases
+
+
+@pytest.mark.parametrize(("single", "ranged"), _one_value_cases())
+def test_a_one_value_range_fires_like_the_value(single: str, ranged: str) -> None:
+    """`v-v` in any field, 5 or 6 fields, fires exactly where `v` does."""
+    after = "2026-01-01T00:00:00+00:00"
+    expected = cron_times(single, "UTC", after, 4)
+    assert cron_times(ranged, "UTC", after, 4) == expected
+    assert (
+        cron_times(" ".join(["*"] * len(single.split())), "UTC", after, 4) != expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("expr", "after", "expected"),
+    [
+        (  # Mondays only, not every day
+            "0 9 * * 1-1",
+            "2026-01-01T00:00:00+00:00",
+            ["2026-01-05T09:00:00+00:00", "2026-01-12T09:00:00+00:00"],
+        ),
+        (  # 28 April only, not every day of April
+            "19 11 28-28 4 *",
+            "2026-01-01T00:00:00+00:00",
+            ["2026-04-28T11:19:00+00:00", "2027-04-28T11:19:00+00:00"],
+        ),
+        (  # a one-value range inside a list
+            "0 9 1-1,15 * *",
+            "2026-01-01T00:00:00+00:00",
+            ["2026-01-01T09:00:00+00:00", "2026-01-15T09:00:00+00:00"],
+        ),
+    ],
+)
+def test_one_value_ranges_from_openclaw_stores(
+    expr: str, after: str, expected: list[str]
+) -> None:
+    """The expressions that fired daily before now fire as croner fires them."""
+    assert cron_times(expr, "UTC", after, 2) == expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "problem"),
+    [
+        ("5-1 * * * *", "the minute range 5-1 runs backwards"),
+        ("0 23-1 * * *", "the hour range 23-1 runs backwards"),
+        ("0 0 31-1 * *", "the day of month range 31-1"),
+        ("0 0 1 DEC-JAN *", "the month range DEC-JAN"),
+        ("0-59/1000 * * * *", "the minute step in 0-59/1000 is wider"),
+        ("*/61 * * * * *", "the second step in */61"),
+        ("0 0 * * */8", "the day of week step in */8"),
+    ],
+)
+def test_cron_croner_refuses_is_refused_naming_the_field(
+    expr: str, problem: str
+) -> None:
+    """Backward ranges and steps wider than their field are errors, as in croner."""
+    with pytest.raises(ScheduleError) as caught:
+        validate_cron(expr)
+    assert problem in str(caught.value)
+
+
+def test_sunday_at_the_top_of_a_range_is_seven() -> None:
+    """FRI-SUN is Friday to Sunday, as croner reads it (not a backward range)."""
+    times = cron_times("0 9 * * FRI-SUN", "UTC", "2026-01-01T00:00:00+00:00", 3)
+    assert times == [
+        "2026-01-02T09:00:00+00:00",
+        "2026-01-03T09:00:00+00:00",
+        "2026-01-04T09:00:00+00:00",
+    ]
+
+
+def test_a_stored_backward_range_keeps_firing_as_before() -> None:
+    """A schedule stored before backward ranges were refused still has fire times."""
+    times = cron_times("0 22-1 * * *", "UTC", "2026-01-01T00:30:00+00:00", 3)
+    assert times == [
+        "2026-01-01T01:00:00+00:00",
+        "2026-01-01T22:00:00+00:00",
+        "2026-01-01T23:00:00+00:00",
+    ]

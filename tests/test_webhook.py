@@ -236,10 +236,11 @@ def test_no_answer_within_the_timeout_is_ambiguous(
 
 
 def test_unreachable_receiver_gives_up_at_the_deadline(run: Cli, home: Path) -> None:
-    """Connection refused is retried within delivery.deadline, then the run fails."""
+    """Connection refused is retried within delivery.deadline, then the run fails;
+    `run` exits 75 (temporary: try again later), as for an unreachable Telegram."""
     configure(home, deadline='"1s"')
     reminder_id = add_webhook(run, "http://127.0.0.1:9/hook")
-    result = run("run", reminder_id, code=69)
+    result = run("run", reminder_id, code=75)
     assert "did not take the reminder" in result.stderr or "NetworkError" in (
         result.stderr
     )

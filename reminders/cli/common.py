@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,10 +22,11 @@ from reminders.config import (
     resolve_paths,
     token_exposure,
 )
-from reminders.errors import EX_SOFTWARE, ReminderError
+from reminders.errors import EX_SOFTWARE, EX_USAGE, ReminderError
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("reminders")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Runtime:
@@ -93,6 +95,23 @@ def warn(message: str) -> None:
 
 class ReminderGroup(click.Group):
     """A group that turns our errors into one line on stderr and the right exit code."""
+
+    def main(self, args: Any = None, *pos: Any, **kwargs: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        for arg in argv:
+            # Bytes that are not UTF-8 reach Python as lone surrogates; nothing
+            # downstream (the database, Telegram) can store or send them.
+            if isinstance(arg, str) and not arg.isascii() and _SURROGATE.search(arg):
+                shown = arg.encode("utf-8", "surrogateescape").decode(
+                    "ascii", "replace"
+                )
+                click.echo(
+                    f"Error: the argument {shown!r} is not valid UTF-8 text. "
+                    "Retype it, or set a UTF-8 locale (LANG=C.UTF-8).",
+                    err=True,
+                )
+                sys.exit(EX_USAGE)
+        return super().main(argv, *pos, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -214,39 +214,65 @@ def _apply_positional(spec: ReminderSpec, positional: tuple[str, ...]) -> None:
         spec.message = message
 
 
+LIST_SCREEN = 100  # rows `list` prints unless --limit says otherwise
+
+
 @click.command("list")
 @click.option("--all", "include_all", is_flag=True, help="Include disabled reminders.")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    help=f"Show at most N, soonest first (default {LIST_SCREEN}; 0 = every one; "
+    "--json lists every one unless given).",
+)
 @json_option
 @pass_app
-def list_(ctx: AppContext, include_all: bool, as_json: bool) -> None:
+def list_(ctx: AppContext, include_all: bool, limit: int | None, as_json: bool) -> None:
     """List reminders, soonest first."""
-    reminders = app.list_reminders(ctx, include_disabled=include_all)
     if as_json:
-        echo_json([reminder.to_json() for reminder in reminders])
+        reminders = app.list_reminders(ctx, include_disabled=include_all)
+        echo_json([reminder.to_json() for reminder in reminders[: limit or None]])
         return
-    if not reminders:
+    shown = LIST_SCREEN if limit is None else (limit or None)
+    rows, total = app.list_rows(ctx, include_disabled=include_all, limit=shown)
+    if not rows:
         click.echo(
             "No reminders." + ("" if include_all else " (`--all` shows disabled ones.)")
         )
         return
-    short = app.short_ids(ctx)
-    rows = []
-    for reminder in reminders:
-        zone = app.zone_of(ctx, reminder)
-        status = reminder.state.lastRunStatus or "-"
-        if reminder.state.lastError and status == "error":
-            status = f"error: {reminder.state.lastError}"
-        rows.append(
-            [
-                short.get(reminder.id, reminder.id),
-                reminder.name if reminder.enabled else f"{reminder.name} (disabled)",
-                render.schedule_text(reminder, zone),
-                render.instant(reminder.state.nextRunAtMs, zone),
-                render.target_text(reminder),
-                status,
-            ]
+    short = app.short_ids(ctx, [row["id"] for row in rows])
+    click.echo(
+        render.table(
+            ["ID", "NAME", "SCHEDULE", "NEXT", "TO", "LAST"],
+            [_list_line(ctx, row, short) for row in rows],
         )
-    click.echo(render.table(["ID", "NAME", "SCHEDULE", "NEXT", "TO", "LAST"], rows))
+    )
+    if len(rows) < total:
+        click.echo(
+            f"Showing the first {len(rows):,} of {total:,}: `--limit N` shows more, "
+            "`--limit 0` every one."
+        )
+
+
+def _list_line(
+    ctx: AppContext, row: dict[str, Any], short: dict[str, str]
+) -> list[str]:
+    """One table line from a stored row, without building the whole reminder."""
+    schedule, state = row["schedule"], row["state"] or {}
+    zone = schedule.get("tz") if schedule.get("kind") == "cron" else None
+    zone = zone or ctx.default_tz
+    status = state.get("lastRunStatus") or "-"
+    if state.get("lastError") and status == "error":
+        status = f"error: {state['lastError']}"
+    name = row["name"] if row["enabled"] else f"{row['name']} (disabled)"
+    return [
+        short[row["id"]],
+        name,
+        render.schedule_json_text(schedule, zone),
+        render.instant(row["next_run_at_ms"], zone),
+        render.target_json_text(row["delivery"]),
+        status,
+    ]
 
 
 @click.command()

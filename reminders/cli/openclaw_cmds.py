@@ -9,6 +9,7 @@ import click
 
 from reminders.app import AppContext
 from reminders.cli.common import echo_json, json_option, pass_app
+from reminders.errors import UsageError
 from reminders.files import write_private
 from reminders.transfer import ImportPlan, apply_import, export_jobs, plan_import
 
@@ -97,16 +98,42 @@ def render_report(plan: ImportPlan, dry_run: bool, runs: int) -> str:
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("path", required=False)
 @pass_app
-def export(ctx: AppContext, path: Path | None) -> None:
-    """Write every reminder as an OpenClaw jobs.json (to stdout without PATH)."""
+def export(ctx: AppContext, path: str | None) -> None:
+    """Write every reminder as an OpenClaw jobs.json (to stdout without PATH or
+    with `-`)."""
+    target = None if path in (None, "-") else _export_target(path)
     text = export_jobs(ctx)
-    if path is None:
+    if target is None:
         click.echo(text)
         return
-    write_private(path, text)
-    click.echo(f"Wrote {path}.", err=True)
+    try:
+        write_private(target, text)
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot write {target} ({exc.strerror or exc}). Give a file in a folder "
+            "you can write, or `-` for standard output."
+        ) from None
+    click.echo(f"Wrote {target}.", err=True)
+
+
+def _export_target(path: str) -> Path:
+    """The file to write, refusing a name that can only be a mistake."""
+    if not path.strip():
+        raise UsageError(
+            "The export path is empty. Give a file name such as jobs.json."
+        )
+    target = Path(path).expanduser()
+    if target.is_dir() or path.endswith(("/", "\\")):
+        raise UsageError(
+            f"{path} is a folder. Give a file in it, such as {target / 'jobs.json'}."
+        )
+    if target.exists() and not target.is_file():
+        raise UsageError(
+            f"{path} is not a regular file. Give a file name such as jobs.json."
+        )
+    return target
 
 
 COMMANDS = [import_, export]

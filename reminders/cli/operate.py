@@ -25,6 +25,10 @@ from reminders.errors import (
     UsageError,
 )
 
+# Failures that may pass (flood control, no answer, a network fault or 5xx): `run`
+# exits 75 for these, 69 for a refusal that retrying will not change.
+TRANSIENT_ERRORS = {"RetryAfter", "TimedOut", "NetworkError"}
+
 
 @click.command()
 @click.option(
@@ -188,6 +192,11 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
     if run.status == "failed" and run.errorClass == "ConfigError":
         raise ConfigError(f"Could not deliver {reminder.name!r}: {run.errorText}.")
     if run.status == "failed":
+        if run.errorClass in TRANSIENT_ERRORS:
+            raise TransientError(
+                f"Could not deliver {reminder.name!r} now: {run.errorClass}: "
+                f"{run.errorText}. Try `reminders run {reminder.id}` again later."
+            )
         raise DeliveryError(
             f"Could not deliver {reminder.name!r}: {run.errorClass}: {run.errorText}"
         )

@@ -379,21 +379,10 @@ class ChatService:
             store.update_run(db, run.id, finished_at_ms=now, **outcome)
             if result is None or root is None:
                 return
-            responses.save_prompt(
-                db,
-                responses.Prompt(
-                    run_id=run.id,
-                    root_run_id=root.run_id,
-                    reminder_id=root.reminder_id,
-                    reminder_name=root.reminder_name,
-                    chat_id=str(result.chat_id),
-                    thread_id=root.thread_id,
-                    message_id=result.message_ids[-1],
-                    text=root.text,
-                    parse_mode=root.parse_mode,
-                    created_at_ms=now,
-                ),
+            prompt = responses.nag_prompt(
+                root, run.id, result.chat_id, result.message_ids[-1], now
             )
+            responses.save_prompt(db, prompt)
         log.info(
             "nagged %s (%s) again, run %s", root.reminder_name, root.reminder_id, run.id
         )

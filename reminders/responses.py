@@ -7,7 +7,7 @@ Telegram here: the chat front door calls these and talks to Telegram itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reminders import app, triggers
@@ -108,6 +108,24 @@ def first_prompt(
         nag_every_ms=every,
         nags_left=(reminder.nagMax or app.DEFAULT_NAG_MAX) if every else None,
         next_nag_at_ms=now_ms + every if every else None,
+    )
+
+
+def nag_prompt(
+    root: Prompt, run_id: int, chat_id: int | str, message_id: int, now_ms: int
+) -> Prompt:
+    """The prompt of a nag's message: its chain's text and target; the chain's
+    nag state stays on the root."""
+    return replace(
+        root,
+        run_id=run_id,
+        chat_id=str(chat_id),
+        message_id=message_id,
+        created_at_ms=now_ms,
+        nag_every_ms=None,
+        nags_left=None,
+        next_nag_at_ms=None,
+        answered_at_ms=None,
     )
 
 

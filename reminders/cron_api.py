@@ -31,6 +31,7 @@ RUN_STATUS = {
     "missed": "skipped",
 }
 RUNS_LIMIT = 200
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 def call(ctx: AppContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +105,13 @@ def _remove(ctx: AppContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def _run(ctx: AppContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = _job_id(params)
-    if params.get("runMode") == "due":
+    mode = params.get("runMode")
+    if mode not in (None, "force", "due"):
+        raise ValidationError(
+            f"runMode {mode!r} is not a run mode: use force (run now, the default) "
+            "or due (run only if its time has come)."
+        )
+    if mode == "due":
         due = app.show(ctx, ref).state.nextRunAtMs
         if due is None or due > ctx.now_ms():
             return {"ok": True, "ran": False, "reason": "not-due"}
@@ -114,8 +121,9 @@ def _run(ctx: AppContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def _runs(ctx: AppContext, params: dict[str, Any]) -> dict[str, Any]:
     ref = params.get("jobId") or params.get("id")
-    limit = params.get("limit") or 50
-    if not isinstance(limit, int) or not 1 <= limit <= RUNS_LIMIT:
+    limit = params.get("limit")
+    limit = 50 if limit is None else limit
+    if type(limit) is not int or not 1 <= limit <= RUNS_LIMIT:
         raise ValidationError(f"limit must be a whole number from 1 to {RUNS_LIMIT}.")
     history = app.run_history(ctx, str(ref) if ref else None, limit)
     return _page("entries", [run_entry(run) for run in history])
@@ -234,6 +242,11 @@ def _schedule(spec: ReminderSpec, schedule: dict[str, Any]) -> None:
         spec.every = f"{_int(schedule.get('everyMs'), 'schedule.everyMs')}ms"
         if schedule.get("anchorMs") is not None:
             spec.anchor_ms = _int(schedule["anchorMs"], "schedule.anchorMs")
+            if not 0 <= spec.anchor_ms <= LAST_MS:
+                raise ValidationError(
+                    f"schedule.anchorMs {spec.anchor_ms} is not a time: give epoch "
+                    "ms from 0 to 253402300799999 (the end of year 9999)."
+                )
     elif kind == "cron":
         spec.cron = _text(schedule.get("expr", schedule.get("cron")), "schedule.expr")
         spec.tz = tz

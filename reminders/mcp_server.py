@@ -8,15 +8,20 @@ module imports the `mcp` SDK (the `reminders[mcp]` extra).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import Field
+from pydantic import ValidationError as ArgumentError
 
 from reminders import app, cron_api, render
 from reminders.app import AppContext, ReminderSpec
@@ -79,6 +84,58 @@ DeleteAfterRun = Annotated[
 ]
 
 
+# The `cron` tool takes whatever else an OpenClaw agent sends beside its job
+# (gatewayUrl, timeoutMs, contextMessages ...), as OpenClaw's own tool does.
+LENIENT_TOOLS = {"cron"}
+
+
+def _error(line: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=line)], is_error=True)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _argument_line(tool: str, exc: ArgumentError) -> str:
+    """The first argument the SDK refused, as our one-line error."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "arguments"
+    if error["type"] == "missing":
+        return f"Error: {tool} needs `{field}`; pass it and call again."
+    what = str(error["msg"]).removeprefix("Input ").removeprefix("Value ")
+    return f"Error: {tool}: `{field}` {what}, not {_short(error['input'])}."
+
+
+class _Server(MCPServer):
+    """MCPServer whose refusals of arguments are our one-line errors, not the
+    SDK's multi-line pydantic report; an unknown argument is refused too, so a
+    misspelt one (`chat` for `to`) never leaves a reminder going elsewhere."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None and name not in LENIENT_TOOLS:
+            known = tool.parameters.get("properties", {})
+            unknown = sorted(set(arguments) - set(known))
+            if unknown:
+                return _error(
+                    f"Error: {name} has no argument {unknown[0]!r}: use "
+                    + ", ".join(known)
+                    + "."
+                )
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc, UnexpectedToolError) and isinstance(
+                exc.__cause__, ArgumentError
+            ):
+                return _error(_argument_line(name, exc.__cause__))
+            raise
+
+
 def _iso(ms: int | None, zone: str) -> str | None:
     if ms is None:
         return None
@@ -121,18 +178,17 @@ def _spec(
 
 def build_server(ctx: AppContext) -> MCPServer:
     """An MCP server whose tools act on this context's store."""
-    server = MCPServer("reminders", instructions=INSTRUCTIONS)
+    server = _Server("reminders", instructions=INSTRUCTIONS)
+    store = _StoreFile(ctx)
 
     def tool(func: Callable[..., dict[str, Any]]) -> None:
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
-                return func(*args, **kwargs)
+                with store.current():
+                    return func(*args, **kwargs)
             except ReminderError as exc:
-                line = f"Error: {exc}"
-                return CallToolResult(
-                    content=[TextContent(type="text", text=line)], is_error=True
-                )
+                return _error(f"Error: {exc}")
 
         server.add_tool(call, name=func.__name__, description=func.__doc__)
 
@@ -297,6 +353,39 @@ def build_server(ctx: AppContext) -> MCPServer:
         return cron_api.call(ctx, params)
 
     return server
+
+
+class _StoreFile:
+    """The server outlives any one command: before each call, make sure the
+    database it has open is still the file at its path. One deleted or replaced
+    underneath (a restored backup moved into place) is opened afresh, as the next
+    CLI command would open it, instead of writing to a file nobody else sees."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.lock = threading.Lock()  # one call at a time: reopening closes
+        self.opened = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        path = self.ctx.store.path if "store" in self.ctx.__dict__ else None
+        if path is None:
+            return None
+        try:
+            found = os.stat(path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[None]:
+        with self.lock:
+            if "store" in self.ctx.__dict__ and self._identity() != self.opened:
+                self.ctx.store.close()
+                del self.ctx.__dict__["store"]
+            if "store" not in self.ctx.__dict__:
+                self.ctx.store  # noqa: B018 - open (create, migrate) or say why not
+                self.opened = self._identity()
+            yield
 
 
 def serve(ctx: AppContext) -> None:

@@ -87,6 +87,19 @@ def parse_target(to: str | int | None, thread_id: str | int | None = None) -> Ta
 # -- webhook targets ----------------------------------------------------------------
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_SHOWN_CHARS = 120
+# A host (and port) that is or holds an IP literal, or looks like an IPv4 address.
+_ODD_HOST = re.compile(r"[\[\]]|^[0-9.]+(?::|$)")
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages may quote it: without `user:password@` (never echoed),
+    and cut short when it is long."""
+    text = _USERINFO.sub(r"\1***@", url)
+    if len(text) > _SHOWN_CHARS:
+        text = text[: _SHOWN_CHARS - 1] + "…"
+    return text
 
 
 def parse_webhook_url(url: str | None) -> str:
@@ -99,17 +112,36 @@ def parse_webhook_url(url: str | None) -> str:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         parts = None
+    shown = shown_url(text)
     if parts is None or parts.scheme.lower() not in ("http", "https"):
         raise ValidationError(
-            f"{text!r} is not a webhook URL. Give an http:// or https:// URL, "
+            f"{shown!r} is not a webhook URL. Give an http:// or https:// URL, "
             "such as --webhook https://example.com/hooks/reminders."
         )
     if not parts.hostname or any(ch.isspace() for ch in text):
         raise ValidationError(
-            f"{text!r} has no host or contains spaces. Give a full URL, such as "
+            f"{shown!r} has no host or contains spaces. Give a full URL, such as "
             "https://example.com/hooks/reminders."
         )
+    host = parts.netloc.rpartition("@")[2]
+    if not (text.isascii() and text.isprintable()) or _ODD_HOST.search(host):
+        _check_sendable(text, shown)
     return text
+
+
+def _check_sendable(url: str, shown: str) -> None:
+    """What urlsplit lets through but the HTTP client refuses (an IDNA name no
+    codec takes, an IP literal out of range, a control character): asked of the
+    client itself, and only for such URLs, since importing it takes ~0.1 s."""
+    import httpx
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError(
+            f"{shown!r} cannot be sent to ({exc}). Give the host as a plain "
+            "name or IP address, such as https://example.com/hooks/reminders."
+        ) from None
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -136,7 +168,7 @@ def webhook_warning(url: str) -> str | None:
         return None  # not a URL at all: parse_webhook_url says why
     if parts.scheme.lower() == "http" and host and not is_loopback_host(host):
         return (
-            f"{url} uses plain http to another machine: the reminder text travels "
-            "unencrypted. Use https:// if the receiver offers it."
+            f"{shown_url(url)} uses plain http to another machine: the reminder "
+            "text travels unencrypted. Use https:// if the receiver offers it."
         )
     return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -51,6 +52,7 @@ _BACKOFF_BASE_S = 0.5
 _BACKOFF_CAP_S = 30.0
 _READ_AT_MOST = 4096  # bytes of an answer's body kept, for the error text
 _PRUNE_HOSTS_AT = 1024
+_RETRY_AFTER_CAP_S = 1e9  # past any deadline; keeps "9" * 400 from becoming inf
 
 
 # -- secrets and signatures ---------------------------------------------------------
@@ -151,6 +153,7 @@ class _Try:
     failures: int = 0
     first_failure: float | None = None
     last_error: tuple[str, str] = ("NetworkError", "no answer")
+    answered: int | None = None  # the status of this attempt, once its head is in
 
 
 class WebhookSender:
@@ -178,6 +181,7 @@ class WebhookSender:
         self.limiter = HostLimiter(rate)
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self._tls: Any = None  # one TLS context for every request (it takes ~0.1 s)
+        self._tls_lock = asyncio.Lock()
 
     def __repr__(self) -> str:  # never show the secret
         signed = "signed" if self._secret else "unsigned"
@@ -200,6 +204,17 @@ class WebhookSender:
             headers["webhook-signature"] = sign(self._secret, msg_id, stamp, body)
         return headers
 
+    async def _tls_context(self) -> Any:
+        """The TLS context, built once off the event loop: a burst of first sends
+        waits for one build instead of filling the thread pool (which the
+        database's reads and writes share) with one build each."""
+        import httpx
+
+        async with self._tls_lock:
+            if self._tls is None:
+                self._tls = await asyncio.to_thread(httpx.create_ssl_context)
+        return self._tls
+
     async def deliver(self, reminder: Reminder, run: Run) -> WebhookResult:
         """POST the run's event until a 2xx; raise DeliveryFailure otherwise, or
         ValidationError when the reminder's URL is not usable."""
@@ -213,16 +228,26 @@ class WebhookSender:
         # Connecting gets less than the whole request's time, so a host that does
         # not answer is known not to have the reminder (safe to retry).
         timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s / 2))
-        if self._tls is None:  # built off the event loop, so no send waits for it
-            self._tls = await asyncio.to_thread(httpx.create_ssl_context)
-        async with httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, verify=self._tls
-        ) as client:
+
+        async def answered(response: httpx.Response) -> None:
+            state.answered = response.status_code
+
+        try:  # both read the environment: SSL_CERT_FILE/_DIR, *_PROXY
+            client = httpx.AsyncClient(
+                timeout=timeout,
+                follow_redirects=False,
+                verify=await self._tls_context(),
+                event_hooks={"response": [answered]},
+            )
+        except (OSError, ImportError, ValueError) as exc:
+            raise _unusable_environment(state, exc) from None
+        async with client:
             while True:
                 await self.limiter.wait(state.host)
+                state.answered = None
                 try:
                     wait = await self._attempt(client, state, url, msg_id, body)
-                except httpx.InvalidURL as exc:
+                except (httpx.InvalidURL, UnicodeError) as exc:  # a bad IDNA host
                     raise ValidationError(
                         f"The webhook URL of {reminder.name!r} cannot be used ({exc})."
                     ) from None
@@ -243,21 +268,19 @@ class WebhookSender:
         import httpx
 
         number = len(state.attempts) + 1
-        head = b""
+        # httpx times each phase; this bounds the whole request, so a receiver
+        # that answers a byte at a time cannot hold a run.
+        ends = asyncio.get_running_loop().time() + self.timeout_s
         try:
-            # httpx times each phase; this bounds the whole request, so a receiver
-            # that answers a byte at a time cannot hold a run.
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout_at(ends):
                 request = client.build_request(
                     "POST", url, content=body, headers=self.headers(msg_id, body)
                 )
                 response = await client.send(request, stream=True)
-                try:
-                    if not response.is_success:
-                        head = await _read_head(response)
-                finally:
-                    await response.aclose()
         except (httpx.RequestError, TimeoutError) as exc:
+            if state.answered is not None:  # a 3xx whose Location httpx cannot parse
+                state.attempts.append(f"{number}: HTTP {state.answered}")
+                raise self._refused(state, state.answered, "", None) from None
             maybe_sent = _maybe_sent(exc)
             what = _describe(exc, self.timeout_s)
             state.attempts.append(f"{number}: {what}")
@@ -266,15 +289,23 @@ class WebhookSender:
                 raise self._ambiguous(state, what) from None
             state.last_error = ("NetworkError", what)
             return self._backoff(state)
+        try:  # the status is in: a body cut short or dribbled out does not undo it
+            head = b"" if response.is_success else await _read_head(response, ends)
+        finally:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # a socket to drop, not a wait
+                    await response.aclose()
         status = response.status_code
         state.attempts.append(f"{number}: HTTP {status}")
         log.info("webhook to %s, attempt %d: HTTP %d", state.host, number, status)
         if 200 <= status < 300:
             return WebhookResult(status, state.host, state.attempts)
         text = _snippet(head)
-        if status == 429 or status >= 500:
-            state.last_error = (f"HTTP{status}", _status_text(status, text))
+        if status == 429 or 500 <= status < 600:
             asked = _retry_after(response.headers.get("retry-after"), self.clock)
+            if asked is not None and asked > self.deadline_s:  # why it gives up now
+                text = f"asked to wait {asked:.0f}s" + (f"; {text}" if text else "")
+            state.last_error = (f"HTTP{status}", _status_text(status, text))
             return max(asked or 0.0, self._backoff(state))  # at least as asked
         raise self._refused(state, status, text, response.headers.get("location"))
 
@@ -333,6 +364,20 @@ class WebhookSender:
         )
 
 
+def _unusable_environment(state: _Try, exc: Exception) -> DeliveryFailure:
+    text = (
+        f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS]
+        + "; check the SSL_CERT_FILE, SSL_CERT_DIR and *_PROXY variables"
+    )
+    return _failure(
+        f"No webhook can be sent from this environment ({text} it runs with).",
+        state,
+        error_class="Environment",
+        text=text,
+        permanent=False,
+    )
+
+
 def _failure(message: str, state: _Try, **kind: Any) -> DeliveryFailure:
     """A DeliveryFailure carrying every attempt; `kind` holds its error_class, text,
     permanent and ambiguous."""
@@ -341,13 +386,20 @@ def _failure(message: str, state: _Try, **kind: Any) -> DeliveryFailure:
     return DeliveryFailure(message, attempts=list(state.attempts), **kind)
 
 
-async def _read_head(response: httpx.Response) -> bytes:
-    """The start of the answer's body (enough for an error text), however big it is."""
+async def _read_head(response: httpx.Response, ends: float) -> bytes:
+    """The start of the answer's body (enough for an error text), however big it is,
+    as much of it as came before the connection broke or the request's time ran out."""
+    import httpx
+
     head = b""
-    async for chunk in response.aiter_raw():
-        head += chunk
-        if len(head) >= _READ_AT_MOST:
-            break
+    try:
+        async with asyncio.timeout_at(ends):
+            async for chunk in response.aiter_raw():
+                head += chunk
+                if len(head) >= _READ_AT_MOST:
+                    break
+    except (httpx.HTTPError, TimeoutError):
+        pass
     return head[:_READ_AT_MOST]
 
 
@@ -387,8 +439,8 @@ def _retry_after(value: str | None, clock: Any) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():  # not str.isdigit alone: it takes "²"
+        return min(float(text), _RETRY_AFTER_CAP_S)
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError):

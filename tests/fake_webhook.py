@@ -2,8 +2,9 @@
 
 Each request takes the next answer from `script` (then 200 OK when the script is
 used up): a status code with optional headers and body, DROP (read the whole
-request, then close the connection without answering) or Slow(seconds) (answer 200
-after a wait, cut short when the server stops).
+request, then close the connection without answering), Slow(seconds) (answer 200
+after a wait, cut short when the server stops) or Cut(status, body) (promise a
+longer body than `body`, send it and hang up).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class Answer:
 @dataclass(frozen=True)
 class Slow:
     seconds: float
+
+
+@dataclass(frozen=True)
+class Cut:
+    status: int
+    body: bytes = b""
 
 
 @dataclass
@@ -98,6 +105,15 @@ class _Handler(BaseHTTPRequestHandler):
         answer = hook.next_answer()
         if answer == DROP:
             self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if isinstance(answer, Cut):
+            self.close_connection = True
+            self.send_response(answer.status)
+            self.send_header("content-length", str(len(answer.body) + 1000))
+            self.end_headers()
+            self.wfile.write(answer.body)
+            self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if isinstance(answer, Slow):

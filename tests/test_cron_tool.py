@@ -48,6 +48,10 @@ def job(**fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
+def every(**fields: Any) -> dict[str, Any]:
+    return {"kind": "every", "everyMs": 60_000, **fields}
+
+
 def test_job_forms_agents_send_are_read_as_openclaw_reads_them() -> None:
     """Offset-less `at` is UTC, epoch ms and legacy keys work, flat fields and
     inferred payload kinds are accepted, and staggerMs 0 means exact."""
@@ -104,11 +108,15 @@ def test_refusals_are_one_line_and_change_nothing(home: Path) -> None:
             {"action": "add", "job": job(schedule={"kind": "on-exit"})},
             {"action": "add", "job": {"payload": {"text": "no schedule"}}},
             {"action": "add", "job": job(schedule={"kind": "at", "at": "soonish"})},
+            {"action": "add", "job": job(schedule=every(anchorMs=-1))},
+            {"action": "add", "job": job(schedule=every(anchorMs=10**30))},
             {"action": "add"},
             {"action": "update", "jobId": kept["id"]},
             {"action": "update", "jobId": kept["id"], "patch": {"name": " "}},
             {"action": "remove"},
             {"action": "runs", "jobId": kept["id"], "limit": 500},
+            {"action": "runs", "jobId": kept["id"], "limit": 0},
+            {"action": "run", "jobId": kept["id"], "runMode": "sideways"},
             {"action": "wake", "text": "hi"},
             {"action": "explode"},
         ]
@@ -118,6 +126,8 @@ def test_refusals_are_one_line_and_change_nothing(home: Path) -> None:
         assert "\n" not in reply and "Traceback" not in reply
     assert "webhook" in replies[0] and "discord" in replies[1]
     assert "Invalid time 'soonish'" in replies[5]
+    assert "anchorMs -1 is not a time" in replies[6]
+    assert "limit" in replies[13] and "runMode 'sideways'" in replies[14]
     assert db_rows(home) == before
 
 

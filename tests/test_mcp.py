@@ -356,3 +356,25 @@ def test_other_commands_never_import_the_sdk(home: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_garbage_on_stdin_then_eof_ends_the_server_cleanly(home: Path) -> None:
+    """Bytes that are not JSON-RPC, then a closed stdin (a client that went away
+    mid-session): no reply is invented, no traceback, exit 0."""
+    initialize = (
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":'
+        '"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}\n'
+    )
+    garbage = b"hello\n\x00\xff\xfe{{{\n[1,2]\n" + initialize.encode() + b'{"id":'
+    result = subprocess.run(
+        [sys.executable, "-m", "reminders", "mcp"],
+        input=garbage,
+        env=subprocess_env(home, REMINDERS_GENERAL_TIMEZONE="UTC"),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr
+    assert b'"id":1,"result"' in result.stdout

@@ -105,3 +105,22 @@ def test_unwritable_target_is_one_line(run: Cli, tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     result = run("skill", "install", "--target", str(blocker), code=65)
     assert result.stderr.startswith("Error: Cannot write")
+
+
+def test_every_command_it_teaches_runs(run: Cli, home: Path) -> None:
+    """The indented command lines (adding and managing) work as taught, with their
+    placeholders filled in, each on a reminder that exists."""
+    (home / "config.toml").write_text('[delivery]\ndefault_to = "123456789"\n')
+    _, body = split_skill(run("skill", "install", "--print").stdout)
+    fill = {"WHEN": "20m", "TEXT": "tea", "NAME": "Tea", "CHAT": "42"}
+    lines = re.findall(r"^    (reminders .*?)(?:\s+#.*)?$", body, re.MULTILINE)
+    lines += re.findall(r"`(reminders (?:enable|disable) NAME)`", body)
+    verbs = set()
+    for line in lines:
+        args = [fill.get(word, word) for word in shlex.split(line)[1:]]
+        verbs.add(args[0])
+        run("add", "--name", "Tea", "--at", "1h", "--system-event", "tea")
+        run(*args)
+        for left in run.json("list", "--all"):
+            run("rm", left["id"])
+    assert {"add", "list", "next", "edit", "disable", "enable", "rm", "runs"} <= verbs

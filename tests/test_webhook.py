@@ -21,7 +21,7 @@ from reminders.clock import FakeClock, SystemClock
 from reminders.schema import Reminder, Run
 from reminders.webhook import WebhookSender
 from tests.conftest import Cli, Setup, db_rows, wait_until
-from tests.fake_webhook import DROP, Answer, FakeWebhook, Slow
+from tests.fake_webhook import DROP, Answer, Cut, FakeWebhook, Slow
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 NOW_MS = 1795514400000  # 2026-11-24T10:00:00Z
@@ -299,35 +299,61 @@ def test_a_bad_secret_is_a_config_error(run: Cli, home: Path) -> None:
     assert "webhook_secret" in result.stderr and "not*base64" not in result.stderr
 
 
+def reminder(hook: FakeWebhook, number: int) -> tuple[Reminder, Run]:
+    """Webhook reminder `r<number>` to the receiver, and a run of it being sent."""
+    item = Reminder.model_validate(
+        {
+            "id": f"r{number}",
+            "name": "r",
+            "createdAtMs": NOW_MS,
+            "updatedAtMs": NOW_MS,
+            "schedule": {"kind": "every", "everyMs": 60_000},
+            "payload": {"kind": "systemEvent", "text": "x"},
+            "delivery": {"mode": "webhook", "to": hook.url()},
+        }
+    )
+    run = Run(id=number, reminderId=item.id, scheduledForMs=NOW_MS, status="sending")
+    return item, run
+
+
 def test_requests_to_one_host_are_paced(hook: FakeWebhook) -> None:
     """With a rate of 3 a second, the fourth request to a host waits for the
     first one's second to pass: the burst is spread out, not refused. (Arrivals are
     timed at the receiver, so the first request's connection set-up is allowed for.)"""
     sender = WebhookSender(SECRET, clock=SystemClock(), rate=3)
 
-    def reminder(number: int) -> tuple[Reminder, Run]:
-        item = Reminder.model_validate(
-            {
-                "id": f"r{number}",
-                "name": "r",
-                "createdAtMs": NOW_MS,
-                "updatedAtMs": NOW_MS,
-                "schedule": {"kind": "every", "everyMs": 60_000},
-                "payload": {"kind": "systemEvent", "text": "x"},
-                "delivery": {"mode": "webhook", "to": hook.url()},
-            }
-        )
-        run = Run(
-            id=number, reminderId=item.id, scheduledForMs=NOW_MS, status="sending"
-        )
-        return item, run
-
     async def burst() -> None:
-        await asyncio.gather(*(sender.deliver(*reminder(n)) for n in range(4)))
+        await asyncio.gather(*(sender.deliver(*reminder(hook, n)) for n in range(4)))
 
     asyncio.run(burst())
     starts = sorted(request.at for request in hook.requests)
     assert len(starts) == 4 and starts[3] - starts[0] >= 0.5
+
+
+def test_a_burst_of_first_sends_builds_one_tls_context(
+    hook: FakeWebhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty webhooks going out at once share one TLS context: each build takes a
+    worker thread for ~0.1 s, and the database's reads and writes (Telegram's
+    claims and records among them) wait behind every one of them."""
+    import httpx
+
+    built: list[object] = []
+    real = httpx.create_ssl_context
+
+    def counted() -> object:
+        built.append(real())
+        return built[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counted)
+    sender = WebhookSender(SECRET, clock=SystemClock(), rate=100)
+
+    async def burst() -> list[int]:
+        sends = (sender.deliver(*reminder(hook, n)) for n in range(20))
+        return [result.status for result in await asyncio.gather(*sends)]
+
+    assert asyncio.run(burst()) == [200] * 20
+    assert len(hook.requests) == 20 and len(built) == 1
 
 
 @pytest.mark.slow
@@ -356,8 +382,7 @@ def test_slow_receiver_does_not_delay_telegram(setup: Setup, hook: FakeWebhook) 
     [request] = hook.requests
     assert request.at < messages["a second later"]
     assert request.answered_at is None  # still waiting for the slow receiver
-    finished = lambda: [r for r in setup.runs(slow["id"]) if r["status"] != "sending"]  # noqa: E731
-    [run] = wait_until(finished, timeout=30)
+    run = finished_run(setup, slow["id"], timeout=30)
     assert run["status"] == "sent" and "answered HTTP 200" in run["note"]
     assert request.answered_at is not None
     assert max(messages.values()) < request.answered_at
@@ -366,29 +391,31 @@ def test_slow_receiver_does_not_delay_telegram(setup: Setup, hook: FakeWebhook) 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop", ["kill", "sigterm"])
 def test_send_cut_off_by_a_crash_is_resent_with_the_same_id(
-    setup: Setup, hook: FakeWebhook
+    setup: Setup, hook: FakeWebhook, stop: str
 ) -> None:
-    """The daemon is killed while a receiver holds the request; on restart the run
-    is resent once, with the same webhook-id and body, and recorded sent."""
-    config = setup.home / "config.toml"
-    config.write_text(
-        config.read_text().replace(
-            "[delivery]\n", f'[delivery]\nwebhook_secret = "{SECRET}"\n'
-        )
-    )
-    hook.script = [Slow(60)]
+    """The daemon is killed, or told to stop and the receiver outlasts the stop
+    grace, while the receiver holds the request: a SIGTERM still exits 0; on
+    restart the run is resent once, with the same webhook-id and body, and
+    recorded sent."""
+    webhook_config(setup, webhook_timeout="120", deadline='"5m"')
+    hook.script = [Slow(120)]
     first = setup.start()
     added = setup.cli_json(
         "add", "--at", "2s", "--message", "m", "--webhook", hook.url()
     )
     wait_until(lambda: hook.requests, timeout=20)
-    first.proc.kill()
-    first.wait()
+    if stop == "kill":
+        first.proc.kill()
+        first.wait()
+    else:
+        first.signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0
+    assert [r["status"] for r in setup.runs(added["id"])] == ["sending"]
     second = setup.start()
     wait_until(lambda: len(hook.requests) == 2, timeout=20)
-    finished = lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"]  # noqa: E731
-    [run] = wait_until(finished, timeout=20)
+    run = finished_run(setup, added["id"])
     assert run["status"] == "sent" and "resent after the daemon stopped" in run["note"]
     held, resent = hook.requests
     assert held.headers["webhook-id"] == resent.headers["webhook-id"]
@@ -412,3 +439,259 @@ def test_an_agent_can_add_a_webhook_reminder_through_the_cron_tool(home: Path) -
     )
     assert added["delivery"] == {"mode": "webhook", "to": url}
     assert refused.startswith("Error: 'x' is not a webhook URL")
+
+
+def test_retry_after_that_is_no_plain_number_is_ignored(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A Retry-After of "²" (a digit to str.isdigit, not to float) is not a wait:
+    the 429 is retried after the usual backoff and the run is sent."""
+    configure(home)
+    hook.script = [Answer(429, headers={"retry-after": "²"}), Answer(200)]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id)
+    assert done["status"] == "sent" and "1: HTTP 429; 2: HTTP 200" in done["note"]
+
+
+@pytest.mark.parametrize("wait", ["1000000000", "9" * 400])
+def test_a_retry_after_past_the_deadline_fails_at_once_saying_so(
+    run: Cli, home: Path, hook: FakeWebhook, wait: str
+) -> None:
+    """A 429 asking for a wait longer than delivery.deadline is not waited for:
+    the run fails at once (to be tried at the next run) and says what was asked."""
+    configure(home)
+    hook.script = [Answer(503, b"busy", headers={"retry-after": wait})]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == "HTTP503"
+    assert done["errorText"].startswith("HTTP 503: asked to wait ")
+    assert done["errorText"].endswith("s; busy") and len(hook.requests) == 1
+
+
+def test_a_refusal_whose_body_is_cut_off_still_fails_at_once(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A 400 that hangs up halfway through its body is still a 400: failed at once
+    with what came of the body, not retried as a broken connection."""
+    configure(home)
+    hook.script = [Cut(400, b"no such hook")]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == "HTTP400"
+    assert done["errorText"] == "HTTP 400: no such hook"
+    assert len(hook.requests) == 1
+
+
+@pytest.mark.parametrize("status", [600, 999])
+def test_a_status_past_599_is_refused_not_retried(
+    run: Cli, home: Path, hook: FakeWebhook, status: int
+) -> None:
+    """Only 429 and 500-599 ask for a retry; a status HTTP does not define fails."""
+    configure(home)
+    hook.script = [Answer(status, b"what")]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == f"HTTP{status}"
+    assert len(hook.requests) == 1
+
+
+def test_a_redirect_to_a_broken_location_is_refused_not_retried(
+    run: Cli, home: Path, hook: FakeWebhook
+) -> None:
+    """A 302 whose Location is not a URL is still a redirect: failed at once."""
+    configure(home)
+    hook.script = [Answer(302, headers={"location": "http://[::1"})]
+    reminder_id = add_webhook(run, hook.url())
+    done = fire(run, reminder_id, code=69)
+    assert done["status"] == "failed" and done["errorClass"] == "HTTP302"
+    assert "not followed" in done["errorText"]
+    assert len(hook.requests) == 1
+
+
+def test_a_host_name_that_is_not_valid_idna_fails_the_run(run: Cli, home: Path) -> None:
+    """`xn--zz.com` looks like a host name but no IDNA codec takes it: the run
+    fails with a line naming the fix, instead of staying `sending`."""
+    configure(home)
+    reminder_id = add_webhook(run, "https://xn--zz.com/hook")
+    result = run("run", reminder_id, code=None)
+    assert result.exit_code != 70 and "--webhook URL" in result.stderr
+    [done] = run.json("runs", reminder_id)
+    assert done["status"] == "failed" and done["errorClass"] == "NoTarget"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://☃.example/hook",
+        "https://bob:hunter2@exa\u200bmple.com/hook",
+        "http://1.2.3.999/hook",
+        "http://[::1]b/hook",
+        "https://example.com/ho\x00ok",
+    ],
+)
+def test_add_refuses_a_url_the_client_cannot_send_to(
+    run: Cli, home: Path, url: str
+) -> None:
+    """URLs that urlsplit takes but no request can be made to are refused at add
+    (exit 65, nothing stored), not left to fail at every run."""
+    before = db_rows(home)
+    base = ("add", "--every", "1h", "--message", "m")
+    result = run(*base, "--webhook", url, code=65)
+    assert "cannot be sent to" in result.stderr and "hunter2" not in result.stderr
+    assert db_rows(home) == before
+
+
+def test_credentials_in_a_webhook_url_are_never_echoed(
+    run: Cli, home: Path, tmp_path: Path
+) -> None:
+    """`user:password@` in a URL stays out of every error and warning that quotes
+    the URL (add, import), and a 10,000-character URL is quoted cut short."""
+    base = ("add", "--every", "1h", "--message", "m")
+    bad = run(*base, "--webhook", "http://bob:hunter2@[::1", code=65)
+    spaced = run(*base, "--webhook", "https://bob:hunter2@ex ample.com/h", code=65)
+    plain = run(*base, "--webhook", "http://bob:hunter2@example.com/h")
+    assert "not a webhook URL" in bad.stderr and "has no host" in spaced.stderr
+    assert "plain http" in plain.stderr and "***@example.com" in plain.stderr
+    long = run(*base, "--webhook", "ftp://bob:hunter2@x.com/" + "a" * 10_000, code=65)
+    assert len(long.stderr) < 400
+    job = {
+        "id": "0a1b2c3d-0000-4000-8000-000000000001",
+        "name": "hook",
+        "enabled": True,
+        "createdAtMs": NOW_MS,
+        "schedule": {"kind": "every", "everyMs": 3_600_000},
+        "payload": {"kind": "systemEvent", "text": "m"},
+        "delivery": {"mode": "webhook", "to": "https://bob:hunter2@ex ample.com/h"},
+        "state": {},
+    }
+    store = tmp_path / "jobs.json"
+    store.write_text(json.dumps({"version": 1, "jobs": [job]}))
+    imported = run("import", str(store), "--json", code=None)
+    assert "has no host" in imported.stdout + imported.stderr
+    for result in (bad, spaced, plain, long, imported):
+        assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+        ("SSL_CERT_FILE", "not-a-certificate.pem"),
+        ("ALL_PROXY", "socks5://127.0.0.1:1"),
+    ],
+)
+def test_an_unusable_tls_or_proxy_environment_fails_the_run(
+    run: Cli,
+    home: Path,
+    hook: FakeWebhook,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+) -> None:
+    """A CA file that is missing or holds no certificate, or a proxy httpx cannot
+    use: the run fails with a line naming the variables, and the next run (the
+    environment fixed) is sent."""
+    configure(home)
+    reminder_id = add_webhook(run, hook.url())
+    if not value.startswith(("/", "socks5:")):  # a file that holds no certificate
+        (home / value).write_text("not a certificate\n")
+        value = str(home / value)
+    monkeypatch.setenv(name, value)
+    result = run("run", reminder_id, code=69)
+    assert "SSL_CERT_FILE" in result.stderr
+    [done] = run.json("runs", reminder_id)
+    assert done["status"] == "failed" and done["errorClass"] == "Environment"
+    monkeypatch.delenv(name)
+    run("run", reminder_id)
+    assert run.json("runs", reminder_id)[0]["status"] == "sent"
+
+
+def finished_run(setup: Setup, ref: str, timeout: float = 20) -> dict[str, Any]:
+    """The reminder's one run, once it is no longer `sending`."""
+    done = lambda: [r for r in setup.runs(ref) if r["status"] != "sending"]  # noqa: E731
+    [run] = wait_until(done, timeout=timeout)
+    return dict(run)
+
+
+def webhook_config(setup: Setup, secret: str = SECRET, **extra: str) -> None:
+    """Set the daemon's webhook secret and other [delivery] keys, replacing any
+    value the config file has for them."""
+    config = setup.home / "config.toml"
+    values = {"webhook_secret": f'"{secret}"', **extra}
+    kept = [
+        line
+        for line in config.read_text().splitlines()
+        if line.split(" = ")[0] not in values
+    ]
+    at = kept.index("[delivery]") + 1
+    kept[at:at] = [f"{key} = {value}" for key, value in values.items()]
+    config.write_text("\n".join(kept) + "\n")
+
+
+@pytest.mark.slow
+def test_sigterm_mid_send_finishes_the_run_before_the_daemon_stops(
+    setup: Setup, hook: FakeWebhook
+) -> None:
+    """SIGTERM while a receiver holds the request: the daemon waits for the send,
+    resends once after the attempt times out (same webhook-id), records the run
+    sent and exits 0."""
+    webhook_config(setup, webhook_timeout="2")
+    hook.script = [Slow(60)]
+    daemon = setup.start()
+    added = setup.cli_json(
+        "add", "--at", "2s", "--message", "m", "--webhook", hook.url()
+    )
+    wait_until(lambda: hook.requests, timeout=20)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    [run] = setup.runs(added["id"])
+    assert run["status"] == "sent" and "1: no answer within 2s" in run["note"]
+    held, resent = hook.requests
+    assert held.headers["webhook-id"] == resent.headers["webhook-id"]
+
+
+@pytest.mark.slow
+def test_sighup_changes_the_secret_for_the_next_sends_and_a_bad_one_is_refused(
+    setup: Setup, hook: FakeWebhook
+) -> None:
+    """A reload with a malformed secret is refused (the daemon keeps signing with
+    the old one); a reload with a new secret signs what fires next, while a send
+    already in flight finishes."""
+    other = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
+    webhook_config(setup)
+    hook.script = [Slow(3)]
+    daemon = setup.start()
+
+    def add(at: str) -> str:
+        added = setup.cli_json(
+            "add", "--at", at, "--message", at, "--webhook", hook.url()
+        )
+        return str(added["id"])
+
+    first = add("2s")
+    wait_until(lambda: hook.requests, timeout=20)
+    webhook_config(setup, secret="whsec_not*base64")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("config not reloaded")
+    webhook_config(setup)  # for the CLI, which refuses the bad file too
+    second = add("1s")
+    wait_until(lambda: len(hook.requests) == 2, timeout=20)
+    webhook_config(setup, secret=other)
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("configuration reloaded")
+    third = add("1s")
+    wait_until(lambda: len(hook.requests) == 3, timeout=20)
+    for ref in (first, second, third):
+        assert finished_run(setup, ref)["status"] == "sent"
+    signed_with = [
+        SECRET
+        if verify(SECRET, r.headers, r.body)
+        else other
+        if verify(other, r.headers, r.body)
+        else None
+        for r in hook.requests
+    ]
+    assert signed_with == [SECRET, SECRET, other]
+    assert "not*base64" not in daemon.log and SECRET[6:] not in daemon.log
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0

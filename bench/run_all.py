@@ -34,7 +34,12 @@ def main() -> None:
         "20" if quick else "60",
     )
     run("pickup_bench.py")
-    run("burst_bench.py", "--count", "300" if quick else "1000")
+    run(
+        "burst_bench.py",
+        *("--count", "300" if quick else "1000"),
+        *("--stop-count", "2000" if quick else "20000"),
+    )
+    run("recovery_bench.py", *(("--deadline", "20") if quick else ()))
     run("import_bench.py", "--jobs", "2000" if quick else "10000")
     run("chat_bench.py", "--samples", "10" if quick else "20")
     run("mcp_bench.py", "--calls", "50" if quick else "200")

@@ -123,7 +123,12 @@ class TelegramSettings(BaseModel):
     )
     link_preview: bool = Field(False, description="show link previews in reminders")
     connect_timeout: float = Field(5.0, gt=0, description="seconds")
-    read_timeout: float = Field(10.0, gt=0, description="seconds")
+    read_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="seconds per read; a whole request is cut off after "
+        "connect_timeout + 2 x read_timeout",
+    )
     interactive: bool = Field(
         False,
         description="buttons on reminders and commands in the chat (long polling)",

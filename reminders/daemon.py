@@ -122,6 +122,10 @@ class Daemon:
         self.reload_requested = False
         self.inflight: set[asyncio.Task[Any]] = set()
         self.firing: set[str] = set()
+        self.recovering: set[str] = set()  # reminders whose `sending` run is resent
+        self._firers: list[Firer] = []
+        self._closers: set[asyncio.Task[None]] = set()
+        self._retired: list[Any] = []  # senders replaced by a reload
         self.resync: set[str] = set()
         self.last_tick = monotonic()
         self.started_ms = ctx.now_ms()
@@ -144,6 +148,8 @@ class Daemon:
     # -- the job target --------------------------------------------------------
 
     async def fire(self, reminder_id: str) -> None:
+        if reminder_id in self.recovering:
+            return  # its job is synced again once its recovery ends
         task = asyncio.current_task()
         if task is not None:
             self.inflight.add(task)
@@ -184,13 +190,15 @@ class Daemon:
         # First a write: a database that cannot take one stops the start (75)
         # before recovery resends anything whose outcome it could not record.
         self._write_meta_start()
-        await self.firer.recover()
         self._start_scheduler()
         self.revision = await asyncio.to_thread(self._last_revision)
         count = await self.reconcile_all()
         if self.rewritten > CHECKPOINT_AFTER_ROWS:
             await asyncio.to_thread(self._checkpoint)
         release_memory()  # the rebuild's pages are garbage now
+        stuck = await asyncio.to_thread(self.firer.stuck_runs)
+        self.recovering = {run.reminderId for run in stuck}
+        self.firing |= self.recovering
         self.scheduler.resume()
         self.chat.start()
         self._install_signals()
@@ -201,6 +209,10 @@ class Daemon:
             self.rewritten,
             self.store.label,
         )
+        if stuck:
+            log.info("recovering %d runs left sending by a stop mid-send", len(stuck))
+        for run in stuck:
+            self._track(asyncio.create_task(self._recover(self.firer, run)))
         watchdog = sdnotify.watchdog_interval_s()
         last_beat = 0.0
         while not self.stop_event.is_set():
@@ -245,7 +257,21 @@ class Daemon:
         await self.shutdown()
         return 0
 
-    async def _start_sender(self) -> None:
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+
+    async def _recover(self, firer: Firer, run: Any) -> None:
+        """Resend or close one run a stop mid-send left `sending`, beside firing."""
+        try:
+            await firer.recover_run(run)
+        finally:
+            self.recovering.discard(run.reminderId)
+            self.firing.discard(run.reminderId)
+            self.resync.add(run.reminderId)
+            self.poke.set()
+
+    async def _start_sender(self, limiter: Any = None) -> None:
         from reminders.delivery import make_sender
 
         settings = self.ctx.settings
@@ -258,7 +284,7 @@ class Daemon:
                 "then restart the daemon (or send it SIGHUP).",
                 self.ctx.paths.config,
             )
-        self.sender = make_sender(settings)
+        self.sender = make_sender(settings, limiter=limiter)
         try:
             await self.sender.start()
         except TransientError as exc:
@@ -273,6 +299,7 @@ class Daemon:
         firer = make_firer(
             self.store, self.sender, self.ctx.settings, self.ctx.clock, self.started_ms
         )
+        self._firers.append(firer)
         firer.on_store_fault = self._wait_for_store
         firer.hooks = self.chat  # quiet hours, and the chat's buttons
         return firer
@@ -319,8 +346,19 @@ class Daemon:
     def request_stop(self) -> None:
         log.info("stopping: finishing sends in flight")
         sdnotify.notify("STOPPING=1")
+        # At once, not when the main loop next gets round to shutdown(): that
+        # may wait behind thousands of claims queued for the database threads.
+        self._stop_sending()
         self.stop_event.set()
         self.poke.set()
+
+    def _stop_sending(self) -> None:
+        """Claim nothing more; sends still waiting for their turn give up at once
+        (a request on the wire gets STOP_GRACE_S to finish)."""
+        for firer in self._firers:
+            firer.stopping = True
+        if self.sender is not None:
+            self.sender.limiter.close()
 
     def request_reload(self) -> None:
         self.reload_requested = True
@@ -342,11 +380,28 @@ class Daemon:
         self.ctx.settings = settings
         await self.chat.stop()
         if settings.telegram != old.telegram or settings.delivery != old.delivery:
-            await self.sender.close()
-            await self._start_sender()
+            # Sends in flight keep the old sender until they finish; one limiter
+            # paces old and new alike.
+            old_sender = self.sender
+            await self._start_sender(limiter=old_sender.limiter)
+            self._close_when_idle(old_sender)
         self.firer = self._make_firer()
         self.chat.start()
         log.info("configuration reloaded from %s", self.ctx.paths.config)
+
+    def _close_when_idle(self, sender: Any) -> None:
+        """Close `sender` once the sends running now (which may use it) are done."""
+        busy = set(self.inflight)
+
+        async def close() -> None:
+            if busy:
+                await asyncio.wait(busy)
+            await sender.close()
+
+        self._retired.append(sender)
+        task = asyncio.create_task(close())
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
 
     # -- a database that refuses writes, or a file replaced underneath ------------
 
@@ -422,14 +477,23 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
+        self._stop_sending()
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=STOP_GRACE_S)
+        released = 0
+        for firer in self._firers:
+            released += await asyncio.to_thread(firer.release_stopped)
+        if released:
+            log.info("%d reminders not sent yet will fire again on start", released)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.chat is not None:
             await self.chat.stop()
-        if self.sender is not None:
-            await self.sender.close()
+        for closer in list(self._closers):  # the grace is spent: close them now
+            closer.cancel()
+        for sender in [*self._retired, self.sender]:
+            if sender is not None:
+                await sender.close()
         if self._data_version_conn is not None:
             self._data_version_conn.close()
         log.info("daemon stopped")

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import random
 import time
 import unicodedata
 import warnings
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -34,12 +36,12 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import HTTPXRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
 from reminders.errors import EX_TEMPFAIL, EX_UNAVAILABLE, ConfigError, TransientError
 from reminders.logs import Redactor
-from reminders.ratelimit import RateLimiter
+from reminders.ratelimit import RateLimiter, Stopped
 from reminders.targets import Target
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,98 @@ _NOT_SENT = (
 )
 # Failures after the request was sent: the message may have arrived.
 _MAYBE_SENT = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
+# -- raw replies ---------------------------------------------------------------------
+
+
+@dataclass
+class _Reply:
+    """The HTTP status and body of the last answer to one sender call."""
+
+    status: int | None = None
+    body: bytes = b""
+
+
+_reply: ContextVar[_Reply | None] = ContextVar("reminders_reply", default=None)
+
+
+class _KeepingRequest(HTTPXRequest):
+    """HTTPXRequest that also hands the raw answer to the caller waiting for it, so
+    a 200 reply python-telegram-bot cannot turn into an object can still be read
+    (an `ok` answer with a message_id means Telegram delivered the message)."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        write_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        connect_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        pool_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        status, body = await super().do_request(
+            url,
+            method,
+            request_data,
+            read_timeout,
+            write_timeout,
+            connect_timeout,
+            pool_timeout,
+        )
+        reply = _reply.get()
+        if reply is not None:
+            reply.status, reply.body = status, body
+        return status, body
+
+
+class StrangeReply(NetworkError):
+    """An answer that is not a usable Bot API reply (a 200 without a Message, an
+    HTML page, a cut-off body). `maybe_sent`: Telegram may have delivered it."""
+
+    def __init__(self, message: str, *, maybe_sent: bool) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+
+
+def read_reply(status: int | None, body: bytes, problem: str) -> int | StrangeReply:
+    """The message id of an `ok` reply read from its raw JSON, or what is wrong
+    with it. `problem` says why python-telegram-bot could not read it."""
+    if status is None:
+        return StrangeReply(f"no readable answer ({problem})", maybe_sent=True)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        result = data.get("result")
+        if data.get("ok") is not True:
+            return StrangeReply(
+                f"HTTP {status} with ok: {data.get('ok')!r} and no error description",
+                maybe_sent=False,
+            )
+        if isinstance(result, dict):
+            message_id = result.get("message_id")
+            if isinstance(message_id, int) and not isinstance(message_id, bool):
+                return message_id
+        return StrangeReply(
+            "Telegram answered ok without a message id; the message may have "
+            "been delivered",
+            maybe_sent=True,
+        )
+    if body.lstrip().startswith(b"{"):
+        return StrangeReply(
+            f"Telegram's answer was cut short after {len(body)} bytes; the message "
+            "may have been delivered",
+            maybe_sent=True,
+        )
+    kind = "an HTML page" if b"<" in body[:200] else f"{len(body)} bytes of non-JSON"
+    return StrangeReply(
+        f"HTTP {status} with {kind} instead of a Bot API answer; check "
+        "telegram.api_base_url and any proxy in between",
+        maybe_sent=False,
+    )
 
 
 # -- splitting ----------------------------------------------------------------------
@@ -227,6 +321,8 @@ class _Send:
     result: SendResult
     migrated: bool = False
     failures: int = 0  # in a row, for the backoff
+    maybe_sent: bool = False  # an attempt of the current part may have arrived
+    asked_wait: float = 0.0  # the lane pause (retry_after) before the next turn
     first_failure: float | None = None
 
 
@@ -257,10 +353,16 @@ class TelegramSender:
         self._read_timeout = read_timeout
         self._link_preview = link_preview
         self.deadline_s = deadline_s
+        # One request, from connecting to the last byte of the answer: a reply
+        # trickled a byte at a time never trips read_timeout, this does.
+        self.attempt_s = connect_timeout + 2 * read_timeout
         self.on_ambiguous = on_ambiguous
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self.limiter = limiter or RateLimiter()
         self._bot: Bot | None = None
+        self._starting = asyncio.Lock()
+        self._start_tries = 0
+        self._start_error: ConfigError | TransientError | None = None
         self._redact = Redactor([self._token or ""])
 
     async def __aenter__(self) -> TelegramSender:
@@ -280,8 +382,11 @@ class TelegramSender:
         if self._token is None or self._bot is not None:
             return
         self._hide_token_from_logs()
-        request = HTTPXRequest(
-            connection_pool_size=64,
+        # The limiter lets at most `overall` requests run at once (a send waits
+        # for the one `overall` places ahead of it to finish), so a pool that
+        # size, with room for getMe, never makes a queued send wait for a socket.
+        request = _KeepingRequest(
+            connection_pool_size=self.limiter.limits.overall[0] + 8,
             connect_timeout=self._connect_timeout,
             read_timeout=self._read_timeout,
             write_timeout=self._read_timeout,
@@ -289,19 +394,28 @@ class TelegramSender:
         )
         bot = Bot(self._token, base_url=f"{self.api_base_url}/bot", request=request)
         try:
-            await bot.initialize()
+            async with asyncio.timeout(self.attempt_s):
+                await bot.initialize()
         except InvalidToken:
             await bot.shutdown()
             raise ConfigError(
                 "Telegram rejected the bot token. Set a valid token from @BotFather in "
                 "REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token in config.toml."
             ) from None
-        except TelegramError as exc:
+        except (TelegramError, TimeoutError) as exc:
             await bot.shutdown()
+            why = str(exc) or f"no answer within {self.attempt_s:g}s"
             raise TransientError(
                 f"Cannot reach the Telegram Bot API at {self.api_base_url} "
-                f"({self._scrub(str(exc))}). Check the network and "
+                f"({self._scrub(why)}). Check the network and "
                 "telegram.api_base_url, then try again."
+            ) from None
+        except Exception as exc:  # a getMe answer that is not a bot: not the Bot API
+            await bot.shutdown()
+            raise TransientError(
+                f"The Telegram Bot API at {self.api_base_url} answered getMe with "
+                f"something that is not a bot ({self._scrub(repr(exc))[:200]}). Check "
+                "telegram.api_base_url and any proxy in between."
             ) from None
         self._bot = bot
 
@@ -311,7 +425,7 @@ class TelegramSender:
         delay = 1.0
         while True:
             try:
-                await self.start()
+                await self._start_once()
                 return
             except ConfigError as exc:
                 raise DeliveryFailure(
@@ -325,8 +439,26 @@ class TelegramSender:
                         error_class="NetworkError",
                         text=str(exc),
                     ) from None
-            await asyncio.sleep(delay)
+            await self.limiter.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+    async def _start_once(self) -> None:
+        """start(), one at a time: sends that waited while another one tried take
+        its failure instead of each trying again (a thousand sends after a crash,
+        Telegram down, would otherwise queue a thousand getMe calls)."""
+        tried = self._start_tries
+        async with self._starting:
+            if self._bot is not None:
+                return
+            if self._start_tries != tried and self._start_error is not None:
+                raise self._start_error
+            self._start_tries += 1
+            try:
+                await self.start()
+            except (ConfigError, TransientError) as exc:
+                self._start_error = exc
+                raise
+            self._start_error = None
 
     def _hide_token_from_logs(self) -> None:
         """httpx logs every request URL at INFO and python-telegram-bot logs its base
@@ -334,6 +466,9 @@ class TelegramSender:
         filter only sees records of the logger it is on, so each one gets it)."""
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
+        # It logs a traceback for every body that is not JSON; the attempt's line
+        # on the run already says what came back.
+        logging.getLogger("telegram.request.BaseRequest").setLevel(logging.CRITICAL)
         families = ("httpx", "httpcore", "telegram")
         names = [*families, "telegram.Bot"]
         names += [n for n in logging.root.manager.loggerDict if n.startswith(families)]
@@ -384,6 +519,34 @@ class TelegramSender:
                 error_class="ConfigError",
                 text=NOT_CONFIGURED,
             )
+        state = _Send(
+            target.chat_id, target.thread_id, parse_mode, SendResult([], target.chat_id)
+        )
+        try:
+            return await self._send(
+                state, text, silent, skip_parts, on_part, reply_markup
+            )
+        except Stopped:
+            why = "the daemon stopped before the message went out"
+            raise DeliveryFailure(
+                f"Not sent to {state.chat}: {why}.",
+                permanent=False,
+                error_class=Stopped.__name__,
+                text=why,
+                ambiguous=state.maybe_sent,
+                attempts=list(state.result.attempts),
+                sent_ids=list(state.result.message_ids),
+            ) from None
+
+    async def _send(
+        self,
+        state: _Send,
+        text: str,
+        silent: bool,
+        skip_parts: int,
+        on_part: Callable[[int, int], Awaitable[None] | None] | None,
+        reply_markup: Any = None,
+    ) -> SendResult:
         if self._bot is None:
             await self._start_within_deadline()
         _quiet_retry_after_warning()
@@ -395,9 +558,6 @@ class TelegramSender:
                 error_class="EmptyText",
                 text="Message text is empty",
             )
-        state = _Send(
-            target.chat_id, target.thread_id, parse_mode, SendResult([], target.chat_id)
-        )
         for index in range(skip_parts, len(parts)):
             label = f"part {index + 1}/{len(parts)} " if len(parts) > 1 else ""
             markup = reply_markup if index == len(parts) - 1 else None
@@ -421,18 +581,14 @@ class TelegramSender:
         while True:
             try:
                 async with self.limiter.turn(state.chat) as turn:
+                    self._credit_queueing(state, turn.waited)
                     try:
-                        message = await self._bot.send_message(
-                            chat_id=state.chat,
-                            text=part,
-                            parse_mode=state.parse_mode,
-                            message_thread_id=state.thread,
-                            disable_notification=silent,
-                            link_preview_options=previews,
-                            reply_markup=markup,
+                        message_id = await self._request(
+                            state, part, silent, previews, markup
                         )
                     except TelegramError as exc:
                         turn.sent = isinstance(exc, NetworkError) and _maybe_sent(exc)
+                        state.maybe_sent = state.maybe_sent or turn.sent
                         raise
             except TelegramError as exc:
                 line = f"{len(state.result.attempts) + 1}: {label}{self._describe(exc)}"
@@ -444,7 +600,57 @@ class TelegramSender:
                 f"{len(state.result.attempts) + 1}: {label}sent"
             )
             state.failures = 0
-            return message.message_id
+            state.maybe_sent = False
+            return message_id
+
+    async def _request(
+        self,
+        state: _Send,
+        part: str,
+        silent: bool,
+        previews: LinkPreviewOptions | None,
+        markup: Any = None,
+    ) -> int:
+        """One sendMessage request within `attempt_s`; returns the message id.
+
+        Whatever comes back, this returns an id or raises a TelegramError: a reply
+        python-telegram-bot cannot read is read from its raw JSON (an `ok` answer
+        with a message_id was delivered) or classified as a StrangeReply.
+        """
+        assert self._bot is not None
+        reply = _Reply()
+        token = _reply.set(reply)
+        try:
+            async with asyncio.timeout(self.attempt_s):
+                message = await self._bot.send_message(
+                    chat_id=state.chat,
+                    text=part,
+                    parse_mode=state.parse_mode,
+                    message_thread_id=state.thread,
+                    disable_notification=silent,
+                    link_preview_options=previews,
+                    reply_markup=markup,
+                )
+            return int(message.message_id)
+        except TimeoutError:
+            raise TimedOut(f"No complete answer within {self.attempt_s:g}s") from None
+        except TelegramError as exc:
+            if reply.status is None or not 200 <= reply.status <= 299:
+                raise
+            problem = exc.message  # a 2xx body that is not JSON
+        except Exception as exc:  # a 2xx body python-telegram-bot cannot build on
+            problem = f"{type(exc).__name__}: {exc}"
+        finally:
+            _reply.reset(token)
+        outcome = read_reply(reply.status, reply.body, problem)
+        if isinstance(outcome, StrangeReply):
+            raise outcome
+        state.result.warnings.append(
+            f"Telegram's answer for message {outcome} could not be read in full "
+            f"({self._scrub(problem)[:200]}); its message id was read from the raw "
+            "reply."
+        )
+        return outcome
 
     async def _recover(self, state: _Send, exc: TelegramError) -> None:
         """Change course or wait so the part can be tried again, or raise
@@ -455,6 +661,7 @@ class TelegramSender:
             wait = retry_after_seconds(exc)
             self.limiter.pause(state.chat, wait)  # the chat's lane waits it out
             self._check_deadline(state, exc, wait)
+            state.asked_wait = wait
         elif isinstance(exc, ChatMigrated) and not state.migrated:
             result.warnings.append(
                 f"Chat {state.chat} became supergroup {exc.new_chat_id}; sent there. "
@@ -482,7 +689,7 @@ class TelegramSender:
                 raise self._failure(state, exc, permanent=True, ambiguous=True)
             delay = self._backoff(state)
             self._check_deadline(state, exc, delay)
-            await asyncio.sleep(delay)
+            await self.limiter.sleep(delay)
         else:  # Forbidden, InvalidToken, a second migration, Conflict, ...
             raise self._failure(state, exc, permanent=True)
 
@@ -492,6 +699,8 @@ class TelegramSender:
             return f"429 retry_after={retry_after_seconds(exc):g}s"
         if isinstance(exc, ChatMigrated):
             return f"chat migrated to {exc.new_chat_id}"
+        if isinstance(exc, StrangeReply):
+            return f"{type(exc).__name__}: {self._scrub(exc.message)}"
         if isinstance(exc, NetworkError) and _maybe_sent(exc):
             return f"{type(exc).__name__}: no answer, the message may have arrived"
         return f"{type(exc).__name__}: {self._scrub(exc.message)}"
@@ -501,6 +710,14 @@ class TelegramSender:
         state.failures += 1
         ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (state.failures - 1))
         return self._rng.uniform(ceiling / 2, ceiling)
+
+    @staticmethod
+    def _credit_queueing(state: _Send, waited: float) -> None:
+        """Time spent queued behind other chats' sends (a burst) does not count
+        against the deadline: only the wait this send asked for does."""
+        if state.first_failure is not None:
+            state.first_failure += max(0.0, waited - state.asked_wait)
+        state.asked_wait = 0.0
 
     def _check_deadline(self, state: _Send, exc: TelegramError, wait: float) -> None:
         """Give up (temporarily) if waiting `wait` more seconds passes the deadline."""
@@ -526,7 +743,8 @@ class TelegramSender:
         if isinstance(exc, RetryAfter):
             text = f"Flood control: retry after {retry_after_seconds(exc):g}s"
         if ambiguous:
-            text = "No answer from Telegram; the message may have been delivered"
+            if not isinstance(exc, StrangeReply):
+                text = "No answer from Telegram; the message may have been delivered"
             message = (
                 f"Sending to {chat} may or may not have worked ({text.lower()}); "
                 'it is not resent because delivery.on_ambiguous = "skip".'
@@ -565,6 +783,8 @@ class TelegramSender:
 
 def _maybe_sent(exc: NetworkError) -> bool:
     """Did the request reach Telegram before it failed (so the message may exist)?"""
+    if isinstance(exc, StrangeReply):
+        return exc.maybe_sent
     cause = exc.__cause__
     if isinstance(cause, _NOT_SENT):
         return False
@@ -575,7 +795,7 @@ def _maybe_sent(exc: NetworkError) -> bool:
     return isinstance(exc, TimedOut)
 
 
-def make_sender(settings: Any) -> TelegramSender:
+def make_sender(settings: Any, limiter: RateLimiter | None = None) -> TelegramSender:
     """A sender configured from the settings (the daemon's and the CLI's)."""
     from reminders.config import bot_token
     from reminders.timeparse import parse_duration
@@ -589,4 +809,5 @@ def make_sender(settings: Any) -> TelegramSender:
         link_preview=telegram.link_preview,
         deadline_s=parse_duration(settings.delivery.deadline) / 1000,
         on_ambiguous=settings.delivery.on_ambiguous,
+        limiter=limiter,
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from reminders import triggers
 from reminders.app import anchor_of, next_run
 from reminders.errors import StoreBusy, StoreUnwritable, ValidationError
+from reminders.ratelimit import Stopped
 from reminders.render import instant
 from reminders.schema import AtSchedule, FailureAlert, Reminder, Run
 from reminders.store import Store
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reminders.fire")
 LATE_AFTER_MS = 60_000
+# error_class of a `sending` run while crash recovery resends it (at most once)
+RESENDING = "Resending"
 
 
 class Sender(Protocol):
@@ -152,7 +155,9 @@ def alert_due(reminder: Reminder, policy: AlertPolicy | None, now_ms: int) -> bo
 
 @dataclass
 class Outcome:
-    status: str  # sent | failed | skipped
+    # sent | failed | skipped; released (a claim to undo) or interrupted (left
+    # `sending`) when the daemon stopped before the send was done
+    status: str
     message_ids: list[int]
     error_class: str | None = None
     error_text: str | None = None
@@ -190,6 +195,9 @@ class Firer:
         self.clock = clock
         self.started_ms = started_ms
         self.alerts = alerts or AlertPolicy(after=0)
+        # Claims to undo as the daemon stops: (run, whether it was a resend).
+        self.released: list[tuple[Run, bool]] = []
+        self.stopping = False  # the daemon is stopping: claim nothing more
         # Called when the database refuses to record an outcome; it returns when
         # it is worth trying again. None: the error propagates (`reminders run`).
         self.on_store_fault: Callable[[Exception], Awaitable[None]] | None = None
@@ -207,6 +215,8 @@ class Firer:
     def _claim_scheduled(
         self, reminder_id: str, now: int
     ) -> tuple[Reminder, Run] | None:
+        if self.stopping:  # queued before the stop: leave it for the next start
+            return None
         with self.store.write() as conn:
             reminder = self.store.get(conn, reminder_id)
             if reminder is None:
@@ -284,46 +294,63 @@ class Firer:
     # -- crash recovery --------------------------------------------------------
 
     async def recover(self) -> list[Run]:
-        """Finish runs a crash left `sending`: resend the rest, or mark them skipped."""
-        stuck = await asyncio.to_thread(self._stuck_runs)
-        finished = []
-        for run in stuck:
-            if run.trigger == "nag":  # the chat's re-send: its next nag follows
-                await asyncio.to_thread(
-                    self._finish_orphan, run, "the daemon stopped mid-nag"
-                )
-                continue
-            reminder = await asyncio.to_thread(self._load, run.reminderId)
-            if reminder is None:
-                await asyncio.to_thread(
-                    self._finish_orphan, run, "the reminder was deleted meanwhile"
-                )
-                continue
-            if self.on_ambiguous == "skip":
-                outcome = Outcome(
-                    "failed",
-                    run.messageIds,
-                    "AmbiguousSend",
-                    "the daemon stopped mid-send; not resent (delivery.on_ambiguous = skip)",
-                    run.attempts,
-                )
-                done = await self._complete(
-                    reminder, run, outcome, run.trigger != "manual"
-                )
-            else:
-                log.warning(
-                    "resending %s (%s) for %s: the daemon stopped mid-send",
-                    reminder.name,
-                    reminder.id,
-                    instant(run.scheduledForMs, "UTC"),
-                )
-                done = await self._deliver(
-                    reminder, run, advance=run.trigger != "manual", resent=True
-                )
-            finished.append(done)
-        return finished
+        """Finish the runs a crash left `sending`, all at once (the rate limiter
+        paces their sends). Never raises: a run that cannot be finished is closed
+        with the reason, and the others go on."""
+        stuck = await asyncio.to_thread(self.stuck_runs)
+        done = await asyncio.gather(*(self.recover_run(run) for run in stuck))
+        return [run for run in done if run is not None]
 
-    def _stuck_runs(self) -> list[Run]:
+    async def recover_run(self, run: Run) -> Run | None:
+        """Resend one `sending` run once, or close it; never raises."""
+        try:
+            return await self._recover_run(run)
+        except Exception as exc:
+            log.exception("recovering run %s of %s failed", run.id, run.reminderId)
+            why = f"recovery failed ({type(exc).__name__}: {exc})"
+            await asyncio.to_thread(self._close_run, run, "RecoveryFailed", why)
+            return None
+
+    async def _recover_run(self, run: Run) -> Run | None:
+        if run.trigger == "nag":  # the chat's re-send: its chain's next nag follows
+            why = "the daemon stopped mid-nag"
+            await asyncio.to_thread(self._close_run, run, "Orphaned", why)
+            return None
+        reminder = await asyncio.to_thread(self._load, run.reminderId)
+        if reminder is None:
+            await asyncio.to_thread(
+                self._close_run, run, "Orphaned", "the reminder was deleted meanwhile"
+            )
+            return None
+        advance = run.trigger != "manual"
+        if run.errorClass == RESENDING or self.on_ambiguous == "skip":
+            why = "the daemon stopped again while resending it; not resent twice"
+            if run.errorClass != RESENDING:
+                why = "the daemon stopped mid-send; not resent (on_ambiguous = skip)"
+            outcome = Outcome(
+                "failed", run.messageIds, "AmbiguousSend", why, run.attempts
+            )
+            return await self._complete(reminder, run, outcome, advance)
+        log.warning(
+            "resending %s (%s) for %s: the daemon stopped mid-send",
+            reminder.name,
+            reminder.id,
+            instant(run.scheduledForMs, "UTC"),
+        )
+        # Marked first, so a crash during this resend does not lead to another.
+        await asyncio.to_thread(self._mark_resending, run.id)
+        return await self._deliver(reminder, run, advance=advance, resent=True)
+
+    def _mark_resending(self, run_id: int) -> None:
+        with self.store.write() as conn:
+            self.store.update_run(
+                conn,
+                run_id,
+                error_class=RESENDING,
+                error_text="being resent after the daemon stopped mid-send",
+            )
+
+    def stuck_runs(self) -> list[Run]:
         with self.store.read() as conn:
             return self.store.runs_with_status(conn, "sending")
 
@@ -331,23 +358,51 @@ class Firer:
         with self.store.read() as conn:
             return self.store.get(conn, reminder_id)
 
-    def _finish_orphan(self, run: Run, why: str) -> None:
+    def _close_run(self, run: Run, error_class: str, why: str) -> None:
         with self.store.write() as conn:
             self.store.update_run(
                 conn,
                 run.id,
                 status="failed",
                 finished_at_ms=self.clock.now_ms(),
-                error_class="Orphaned",
+                error_class=error_class,
                 error_text=why,
             )
+
+    def release_stopped(self) -> int:
+        """Undo the claims of runs the daemon stopped before sending anything (in
+        one transaction, as the daemon stops): a scheduled run is deleted so its
+        reminder fires again on start, a resend goes back to plain `sending`.
+        Returns how many."""
+        runs, self.released = self.released, []
+        if not runs:
+            return 0
+        with self.store.write() as conn:
+            for run, resent in runs:
+                if resent:
+                    self.store.update_run(
+                        conn, run.id, error_class=None, error_text=None
+                    )
+                else:
+                    self.store.delete_run(conn, run.id)
+        return len(runs)
 
     # -- delivery --------------------------------------------------------------
 
     async def _deliver(
         self, reminder: Reminder, run: Run, *, advance: bool, resent: bool = False
     ) -> Run:
-        outcome = await self._send(reminder, run)
+        try:
+            outcome = await self._send(reminder, run)
+        except Exception as exc:
+            log.exception("sending %s (%s) failed", reminder.name, reminder.id)
+            outcome = Outcome(
+                "failed", list(run.messageIds), type(exc).__name__, str(exc)
+            )
+        if outcome.status in ("released", "interrupted"):
+            if outcome.status == "released":
+                self.released.append((run, resent))
+            return run
         if resent:
             outcome.note = _join(
                 outcome.note, "resent after the daemon stopped mid-send"
@@ -422,6 +477,11 @@ class Firer:
                 **extra,
             )
         except DeliveryFailure as failure:
+            if failure.error_class == Stopped.__name__:
+                # Nothing of it may have gone out: undo the claim. Otherwise the run
+                # stays `sending`, for crash recovery.
+                unsent = len(sent_ids) == len(run.messageIds) and not failure.ambiguous
+                return Outcome("released" if unsent else "interrupted", sent_ids)
             return Outcome(
                 "failed",
                 sent_ids,

@@ -7,6 +7,11 @@ to one private chat went out within 0.05 s), and a 429 it retries pauses every c
 So the limiter is ours, and small: each chat has a lane that sends one message at a
 time, spaced by a sliding window and paused on its own by a 429; one more window
 holds the overall rate.
+
+Lanes of idle chats are forgotten a couple at a time as new ones are made (the
+least recently used first), so upkeep stays O(1) however many chats a burst
+reaches. close() refuses every turn from then on and wakes every send waiting for
+one (it raises Stopped), so a stopping daemon is not held up by a queue.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +27,11 @@ from typing import Any
 # Sends are timed by the client, arrivals by Telegram; keep a little slack between them.
 MARGIN_S = 0.05
 _PRUNE_LANES_AT = 1024
+_PRUNE_STEP = 2  # lanes looked at per new lane, past _PRUNE_LANES_AT
+
+
+class Stopped(Exception):
+    """The limiter was closed: the send never got its turn, nothing went out."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,11 @@ class _Lane:
     users: int = 0
 
 
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
+
+
 def is_group(chat_id: int | str) -> bool:
     """Negative ids and @usernames are groups, supergroups or channels."""
     return isinstance(chat_id, str) or chat_id < 0
@@ -84,29 +99,66 @@ class RateLimiter:
         self.limits = limits or Limits()
         self._clock = clock
         self._overall = _Window(*self.limits.overall)
-        self._lanes: dict[int | str, _Lane] = {}
+        # Least recently used first.
+        self._lanes: OrderedDict[int | str, _Lane] = OrderedDict()
+        self.closed = False
+        self._sleepers: set[asyncio.Future[None]] = set()
 
     def _lane(self, chat_id: int | str) -> _Lane:
         key = chat_id.lower() if isinstance(chat_id, str) else chat_id
         lane = self._lanes.get(key)
         if lane is None:
             if len(self._lanes) >= _PRUNE_LANES_AT:
-                self._forget_idle_lanes()
+                self._forget_idle_lanes(_PRUNE_STEP)
             rule = self.limits.group if is_group(chat_id) else self.limits.private
             lane = self._lanes[key] = _Lane(_Window(*rule))
+        else:
+            self._lanes.move_to_end(key)
         return lane
 
-    def _forget_idle_lanes(self) -> None:
+    def _forget_idle_lanes(self, count: int) -> None:
+        """Look at the `count` least recently used lanes: forget the idle ones, send
+        the others to the back. Each new lane pays for `count` looks, so lanes never
+        outnumber the busy ones by more than _PRUNE_LANES_AT for long."""
         now = self._clock()
-        for key, lane in list(self._lanes.items()):
+        for _ in range(min(count, len(self._lanes))):
+            key, lane = next(iter(self._lanes.items()))
             idle = lane.users == 0 and lane.paused_until <= now
             if idle and lane.window.earliest(now) <= now:
                 del self._lanes[key]
+            else:
+                self._lanes.move_to_end(key)
+
+    @property
+    def lane_count(self) -> int:
+        return len(self._lanes)
+
+    def close(self) -> None:
+        """Refuse turns from now on and wake every send waiting for one."""
+        self.closed = True
+        for sleeper in self._sleepers:
+            if not sleeper.done():
+                sleeper.set_result(None)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, unless the limiter closes first: then raise Stopped."""
+        if self.closed:
+            raise Stopped
+        if seconds > 0:
+            loop = asyncio.get_running_loop()
+            sleeper = loop.create_future()
+            timer = loop.call_later(seconds, _wake, sleeper)
+            self._sleepers.add(sleeper)
+            try:
+                await sleeper
+            finally:
+                timer.cancel()
+                self._sleepers.discard(sleeper)
+        if self.closed:
+            raise Stopped
 
     async def _sleep_until(self, moment: float) -> None:
-        delay = moment - self._clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await self.sleep(moment - self._clock())
 
     @contextlib.asynccontextmanager
     async def turn(self, chat_id: int | str) -> AsyncIterator[Turn]:
@@ -116,6 +168,8 @@ class RateLimiter:
         Telegram received it, so the spacing Telegram sees is never shorter than the
         window's.
         """
+        if self.closed:
+            raise Stopped
         lane = self._lane(chat_id)
         lane.users += 1
         started = self._clock()

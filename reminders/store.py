@@ -624,6 +624,10 @@ class Store:
             f"UPDATE runs SET {sets} WHERE id = :run_id", {**values, "run_id": run_id}
         )
 
+    def delete_run(self, db: Db, run_id: int) -> None:
+        """Forget a claim that sent nothing (the daemon stopped before sending)."""
+        db.run("DELETE FROM runs WHERE id = :id AND status = 'sending'", {"id": run_id})
+
     def get_run(self, db: Db, run_id: int) -> Run | None:
         row = db.one("SELECT * FROM runs WHERE id = :id", {"id": run_id})
         return row_to_run(row) if row else None

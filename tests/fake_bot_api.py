@@ -6,6 +6,9 @@ replies, a connection dropped after the message was stored, unknown chats, block
 bots, missing forum topics, markup errors and group migrations. With
 `enforce_limits=True` it also answers 429 when the flood limits are exceeded.
 
+Poison mode (`poison="name"`, or `poisoned("name")` as a fault) answers with a
+reply python-telegram-bot cannot turn into a Message: see `POISON` for the list.
+
     with FakeBotApi() as api:
         sender = TelegramSender(api.token, api_base_url=api.base_url)
         ...
@@ -50,6 +53,23 @@ class Fault:
     parameters: dict[str, int] | None = None
     delay: float = 0.0
     drop: bool = False
+    poison: str = ""  # a name from POISON: answer 200 with that strange body
+
+
+# Strange 200 replies. `stored`: the fake delivered the message before answering.
+POISON = {
+    # ok:true with a message_id, but a field python-telegram-bot cannot parse
+    "preview_as_string": "stored",
+    "no_result": "stored",  # {"ok":true}
+    "null_result": "stored",  # "result":null
+    "list_result": "stored",  # "result":[]
+    "no_message_id": "stored",  # a result without message_id
+    "ok_false": "refused",  # {"ok":false} with status 200
+    "html": "refused",  # an HTML page (a captive portal, a wrong URL)
+    "truncated": "stored",  # the real answer cut in half
+    "trickle": "stored",  # the real answer, one byte a second
+    "get_me": "getMe",  # a getMe reply that is not a User
+}
 
 
 OK = Fault()
@@ -68,6 +88,13 @@ def too_many(retry_after: int = 1) -> Fault:
 def slow(seconds: float) -> Fault:
     """Store the message, then wait before answering (a read timeout for the client)."""
     return Fault(delay=seconds)
+
+
+def poisoned(name: str) -> Fault:
+    """Answer with the strange 200 reply `name` (a key of POISON)."""
+    if name not in POISON or POISON[name] == "getMe":
+        raise ValueError(f"not a sendMessage poison reply: {name!r}")
+    return Fault(poison=name)
 
 
 def migrated(new_chat_id: int) -> Fault:
@@ -109,6 +136,7 @@ class FakeBotApi:
     missing_threads: set[tuple[int | str, int]] = field(default_factory=set)
     migrated_chats: dict[int | str, int] = field(default_factory=dict)
     chat_faults: dict[int | str, Fault] = field(default_factory=dict)  # every time
+    poison: str | None = None  # answer every sendMessage (or getMe) with POISON[name]
     flood_429s: int = 0  # 429s given by `enforce_limits`
     poll_conflict: bool = False  # answer getUpdates with 409, as when another polls
 
@@ -380,6 +408,9 @@ class _Handler(BaseHTTPRequestHandler):
             api.requests.append(record)
         if token != api.token or not api.token_ok:
             record.status = self._error(Fault(401, "Unauthorized"))
+        elif method == "getMe" and api.poison == "get_me":
+            # ok, but not a User: no id, no is_bot, no first_name
+            record.status = self._answer(200, {"ok": True, "result": {"id": "me"}})
         elif method == "getMe":
             me = {"id": int(api.token.split(":")[0]), "is_bot": True}
             me |= {"first_name": "Fake", "username": "fake_bot"}
@@ -398,6 +429,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_message(self, api: FakeBotApi, record: Request) -> None:
         chat = record.params.get("chat_id")
         fault = api._fault_for(chat) or OK
+        if api.poison and POISON[api.poison] != "getMe" and fault == OK:
+            fault = Fault(poison=api.poison)
+        if fault.poison:
+            self._poison(api, record, fault.poison)
+            return
         if fault.status == 0:
             fault = api._check(record.params) or fault
         if fault.status == 0 and api.enforce_limits:
@@ -453,6 +489,55 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record.message = message
         record.status = self._answer(200, {"ok": True, "result": message})
+
+    def _poison(self, api: FakeBotApi, record: Request, name: str) -> None:
+        if POISON[name] == "stored":
+            record.message = api._store(record.params)
+        message = dict(record.message or {})
+        body: Any = {"ok": True, "result": message}
+        if name == "preview_as_string":
+            message["link_preview_options"] = "{}"
+        elif name == "no_result":
+            body = {"ok": True}
+        elif name == "null_result":
+            body["result"] = None
+        elif name == "list_result":
+            body["result"] = []
+        elif name == "no_message_id":
+            del message["message_id"]
+        elif name == "ok_false":
+            body = {"ok": False}
+        if name == "html":
+            page = b"<html><body><h1>Welcome to the hotel Wi-Fi</h1></body></html>"
+            record.status = self._raw(200, page, "text/html")
+        elif name == "truncated":
+            data = json.dumps(body).encode()
+            record.status = self._raw(200, data[: len(data) // 2])
+        elif name == "trickle":
+            record.status = self._raw(200, json.dumps(body).encode(), pace=1.0)
+        else:
+            record.status = self._answer(200, body)
+
+    def _raw(
+        self,
+        status: int,
+        data: bytes,
+        content_type: str = "application/json",
+        pace: float = 0.0,
+    ) -> int:
+        """Answer `data` as is; with `pace`, one byte every `pace` seconds."""
+        with contextlib.suppress(OSError):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if not pace:
+                self.wfile.write(data)
+            for offset in range(len(data) if pace else 0):
+                self.wfile.write(data[offset : offset + 1])
+                self.wfile.flush()
+                time.sleep(pace)
+        return status
 
     def _error(self, fault: Fault) -> int:
         body: dict[str, Any] = {"ok": False, "error_code": fault.status}

@@ -412,6 +412,25 @@ def test_burst_is_paced_without_429s() -> None:
         assert all(b - a >= 1.0 for a, b in itertools.pairwise(to_seven))
 
 
+def test_queueing_behind_a_burst_does_not_use_up_the_deadline(
+    api: FakeBotApi,
+) -> None:
+    """A chat refused with 429 early in a burst waits behind the other chats' sends
+    for its next turn; that wait is the burst's, not its own, and does not count
+    against its deadline."""
+    api.fail_next(too_many(1), too_many(1), chat=1)
+    limiter = RateLimiter(Limits(overall=(2, 1.0)))
+
+    async def main() -> list[Any]:
+        async with make_sender(api, limiter=limiter, deadline_s=3) as sender:
+            sends = [sender.send(parse_target(str(n)), f"m{n}") for n in range(1, 12)]
+            return await asyncio.gather(*sends, return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(outcome, SendResult) for outcome in outcomes), outcomes
+    assert sorted(api.texts()) == sorted(f"m{n}" for n in range(1, 12))
+
+
 def test_group_and_overall_windows_are_held() -> None:
     """With tighter limits, a group burst and a wide burst still draw no 429."""
     limits = FloodLimits(overall=(8, 1.0), group=(3, 1.0))

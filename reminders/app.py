@@ -552,8 +552,10 @@ def run_history(ctx: AppContext, ref: str | None, limit: int) -> list[Run]:
 def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
     """Deliver a reminder now without moving its schedule; the run as recorded."""
     import asyncio
+    import contextlib
 
     from reminders.delivery import make_sender
+    from reminders.errors import Unavailable
     from reminders.firing import make_firer
 
     reminder = resolve(ctx, ref)
@@ -561,7 +563,8 @@ def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
     async def go() -> Run:
         sender: Any = make_sender(ctx.settings)
         if reminder.webhook_url is None:  # a webhook reminder needs no bot
-            await sender.start()
+            with contextlib.suppress(Unavailable):  # the run records why
+                await sender.start()
         try:
             firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
             return await firer.run_now(reminder)

@@ -30,6 +30,7 @@ from reminders.errors import (
     StoreBusy,
     StoreUnwritable,
     TransientError,
+    Unavailable,
 )
 from reminders.files import daemon_lock_path, lock_held, private_lock
 from reminders.firing import Firer, make_firer
@@ -287,9 +288,9 @@ class Daemon:
         self.sender = make_sender(settings, limiter=limiter)
         try:
             await self.sender.start()
-        except TransientError as exc:
-            # Not fatal: reminders still fire, and each send retries the connection
-            # within its delivery deadline.
+        except (TransientError, Unavailable) as exc:
+            # Not fatal: reminders still fire (a send that cannot reach Telegram is
+            # recorded as failed), and each send retries the connection.
             log.warning("%s The daemon goes on and retries at each send.", exc)
 
     def _make_firer(self) -> Firer:

@@ -39,7 +39,13 @@ from telegram.error import (
 from telegram.request import HTTPXRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
-from reminders.errors import EX_TEMPFAIL, EX_UNAVAILABLE, ConfigError, TransientError
+from reminders.errors import (
+    EX_TEMPFAIL,
+    EX_UNAVAILABLE,
+    ConfigError,
+    TransientError,
+    Unavailable,
+)
 from reminders.logs import Redactor
 from reminders.ratelimit import RateLimiter, Stopped
 from reminders.targets import Target
@@ -362,7 +368,7 @@ class TelegramSender:
         self._bot: Bot | None = None
         self._starting = asyncio.Lock()
         self._start_tries = 0
-        self._start_error: ConfigError | TransientError | None = None
+        self._start_error: ConfigError | TransientError | Unavailable | None = None
         self._redact = Redactor([self._token or ""])
 
     async def __aenter__(self) -> TelegramSender:
@@ -385,13 +391,21 @@ class TelegramSender:
         # The limiter lets at most `overall` requests run at once (a send waits
         # for the one `overall` places ahead of it to finish), so a pool that
         # size, with room for getMe, never makes a queued send wait for a socket.
-        request = _KeepingRequest(
-            connection_pool_size=self.limiter.limits.overall[0] + 8,
-            connect_timeout=self._connect_timeout,
-            read_timeout=self._read_timeout,
-            write_timeout=self._read_timeout,
-            pool_timeout=self._connect_timeout,
-        )
+        try:  # the client reads the environment: SSL_CERT_FILE/_DIR, *_PROXY
+            request = _KeepingRequest(
+                connection_pool_size=self.limiter.limits.overall[0] + 8,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._read_timeout,
+                write_timeout=self._read_timeout,
+                pool_timeout=self._connect_timeout,
+            )
+        except (OSError, ImportError, ValueError, RuntimeError) as exc:
+            raise Unavailable(
+                f"No Telegram message can be sent from this environment "
+                f"({type(exc).__name__}: {exc}"[:300]
+                + "); check the SSL_CERT_FILE, SSL_CERT_DIR and *_PROXY variables "
+                "it runs with."
+            ) from None
         bot = Bot(self._token, base_url=f"{self.api_base_url}/bot", request=request)
         try:
             async with asyncio.timeout(self.attempt_s):
@@ -431,6 +445,10 @@ class TelegramSender:
                 raise DeliveryFailure(
                     str(exc), permanent=True, error_class="InvalidToken", text=str(exc)
                 ) from None
+            except Unavailable as exc:  # not retried: the environment stays as it is
+                raise DeliveryFailure(
+                    str(exc), permanent=False, error_class="Environment", text=str(exc)
+                ) from None
             except TransientError as exc:
                 if time.monotonic() + delay > deadline:
                     raise DeliveryFailure(
@@ -455,7 +473,7 @@ class TelegramSender:
             self._start_tries += 1
             try:
                 await self.start()
-            except (ConfigError, TransientError) as exc:
+            except (ConfigError, TransientError, Unavailable) as exc:
                 self._start_error = exc
                 raise
             self._start_error = None

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from reminders import triggers
 from reminders.app import anchor_of, next_run
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from reminders.delivery import SendResult
 
 log = logging.getLogger("reminders.fire")
+T = TypeVar("T")
 LATE_AFTER_MS = 60_000
 # error_class of a `sending` run while crash recovery resends it (at most once)
 RESENDING = "Resending"
@@ -308,7 +309,7 @@ class Firer:
         except Exception as exc:
             log.exception("recovering run %s of %s failed", run.id, run.reminderId)
             why = f"recovery failed ({type(exc).__name__}: {exc})"
-            await asyncio.to_thread(self._close_run, run, "RecoveryFailed", why)
+            await self._write(self._close_run, run, "RecoveryFailed", why)
             return None
 
     async def _recover_run(self, run: Run) -> Run | None:
@@ -318,7 +319,7 @@ class Firer:
             return None
         reminder = await asyncio.to_thread(self._load, run.reminderId)
         if reminder is None:
-            await asyncio.to_thread(
+            await self._write(
                 self._close_run, run, "Orphaned", "the reminder was deleted meanwhile"
             )
             return None
@@ -338,7 +339,7 @@ class Firer:
             instant(run.scheduledForMs, "UTC"),
         )
         # Marked first, so a crash during this resend does not lead to another.
-        await asyncio.to_thread(self._mark_resending, run.id)
+        await self._write(self._mark_resending, run.id)
         return await self._deliver(reminder, run, advance=advance, resent=True)
 
     def _mark_resending(self, run_id: int) -> None:
@@ -412,19 +413,53 @@ class Firer:
     async def _complete(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
     ) -> Run:
-        while True:  # a sent message is kept in memory until it is recorded
+        """Record the outcome. A bug while recording it still ends the run: failed
+        with the error (the schedule moves on as after any failure), or, if that
+        fails too, closed as failed on its own."""
+        for last_try in (False, True):
             try:
-                done, alert = await asyncio.to_thread(
+                done, alert = await self._write(
                     self._finish, reminder, run, outcome, advance
                 )
                 break
+            except (StoreBusy, StoreUnwritable):
+                raise
+            except Exception as exc:
+                log.exception("recording run %s of %s failed", run.id, reminder.id)
+                if last_try:
+                    why = str(outcome.error_text)
+                    await self._write(
+                        self._close_run, run, str(outcome.error_class), why
+                    )
+                    return run.model_copy(
+                        update={
+                            "status": "failed",
+                            "errorClass": outcome.error_class,
+                            "errorText": why,
+                        }
+                    )
+                outcome = Outcome(
+                    "failed",
+                    outcome.message_ids,
+                    type(exc).__name__,
+                    str(exc)[:500],
+                    outcome.attempts,
+                    note=_join(outcome.note, f"its {outcome.status} outcome hit a bug"),
+                )
+        if alert is not None:
+            await self._send_alert(*alert)
+        return done
+
+    async def _write(self, write: Callable[..., T], *args: Any) -> T:
+        """`write(*args)` in a thread, tried again while the database refuses it
+        (what it records, a sent message's outcome, is kept in memory meanwhile)."""
+        while True:
+            try:
+                return await asyncio.to_thread(write, *args)
             except (StoreBusy, StoreUnwritable) as exc:
                 if self.on_store_fault is None:
                     raise
                 await self.on_store_fault(exc)
-        if alert is not None:
-            await self._send_alert(*alert)
-        return done
 
     async def _send_alert(self, to: str, text: str) -> None:
         from reminders.delivery import DeliveryFailure

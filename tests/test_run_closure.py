@@ -1,0 +1,162 @@
+"""Every claimed run reaches a final status: a bug while recording a fire's outcome
+closes the run as failed with the error (logged with its traceback), and crash
+recovery waits out a database that refuses its writes instead of giving up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reminders.clock import SystemClock
+from reminders.errors import StoreBusy
+from reminders.firing import Firer
+from reminders.migrate import open_store
+from reminders.schema import Reminder, Run
+from reminders.store import Store, sqlite_url
+from tests.fake_bot_api import FakeBotApi
+from tests.test_poison import BOUND_S, sender_for, stuck_runs
+
+HOUR_MS = 3_600_000
+
+
+def hourly_due(home: Path) -> tuple[Store, int]:
+    """An hourly reminder to chat 7 whose slot is now; returns the store and slot."""
+    store = open_store(sqlite_url(home / "reminders.db"))
+    slot = int(time.time() * 1000) - 1000
+    reminder = Reminder.model_validate(
+        {
+            "id": "hourly",
+            "name": "hourly",
+            "createdAtMs": slot,
+            "updatedAtMs": slot,
+            "schedule": {"kind": "every", "everyMs": HOUR_MS},
+            "payload": {"kind": "systemEvent", "text": "stretch"},
+            "delivery": {"to": "7"},
+            "state": {"nextRunAtMs": slot},
+        }
+    )
+    with store.write() as db:
+        store.save(db, reminder, slot)
+    return store, slot
+
+
+def firer_for(store: Store, sender: Any) -> Firer:
+    return Firer(
+        store,
+        sender,
+        default_tz="UTC",
+        catch_up_ms=HOUR_MS,
+        parse_mode=None,
+        on_ambiguous="resend",
+        clock=SystemClock(),
+    )
+
+
+def fire(store: Store, api: FakeBotApi) -> tuple[Run | None, Reminder]:
+    async def main() -> Run | None:
+        async with sender_for(api) as sender:
+            firer = firer_for(store, sender)
+            return await asyncio.wait_for(firer.fire("hourly"), BOUND_S)
+
+    done = asyncio.run(main())
+    with store.read() as db:
+        reminder = store.get(db, "hourly")
+        [run] = store.runs(db, "hourly")
+    assert reminder is not None
+    assert done is not None and done.status == run.status
+    return run, reminder
+
+
+def broken_next_run(monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
+    """Make working out the next slot raise `failures` times (a bug in our code)."""
+    import reminders.firing
+
+    real = reminders.firing.next_run
+    left = [failures]
+
+    def next_run(*args: Any) -> int | None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise RuntimeError("next slot exploded")
+        return real(*args)
+
+    monkeypatch.setattr(reminders.firing, "next_run", next_run)
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_a_bug_recording_the_outcome_fails_the_run(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failures: int,
+) -> None:
+    """Recording the sent outcome raises: the run is recorded as failed with the
+    error and the schedule moves on as after any failure; if that raises too, the
+    run is still closed as failed. Each error is logged with its traceback."""
+    store, slot = hourly_due(home)
+    broken_next_run(monkeypatch, failures)
+    with FakeBotApi() as api, caplog.at_level(logging.ERROR):
+        run, reminder = fire(store, api)
+        assert api.texts() == ["stretch"]
+    assert (run.status, run.errorClass) == ("failed", "RuntimeError"), run
+    assert run.errorText == "next slot exploded" and run.finishedAtMs is not None
+    assert len([r for r in caplog.records if r.exc_info]) == failures
+    assert "next slot exploded" in caplog.text
+    if failures == 1:
+        assert run.messageIds == [1] and "sent outcome hit a bug" in (run.note or "")
+        assert reminder.state.nextRunAtMs == slot + HOUR_MS
+        assert reminder.state.consecutiveErrors == 1
+        assert reminder.state.runningAtMs is None
+
+
+# -- crash recovery while the database refuses writes ------------------------------
+
+
+@pytest.mark.parametrize("case", ["resend", "orphan"])
+def test_recovery_waits_for_a_refused_write_instead_of_leaving_the_run(
+    home: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """Recovery's own writes (marking a run before its resend, closing an orphan)
+    hit a database that refuses them: they go through the same pause-and-retry as
+    a fire's, and the run ends final once writes work again, resent at most once."""
+    import sqlite3
+
+    import reminders.store
+
+    monkeypatch.setattr(reminders.store, "BUSY_TIMEOUT_MS", 100)
+    store = stuck_runs(home, 1)
+    if case == "orphan":
+        with store.write() as db:
+            store.delete(db, "stuck-0", int(time.time() * 1000))
+    locker = sqlite3.connect(home / "reminders.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    faults: list[Exception] = []
+
+    async def on_store_fault(exc: Exception) -> None:
+        faults.append(exc)
+        if len(faults) == 2:  # refused twice, then the database takes writes
+            locker.execute("COMMIT")
+
+    with FakeBotApi() as api:
+
+        async def main() -> None:
+            async with sender_for(api) as sender:
+                firer = firer_for(store, sender)
+                firer.on_store_fault = on_store_fault
+                await asyncio.wait_for(firer.recover(), BOUND_S)
+
+        asyncio.run(main())
+        texts = api.texts()
+    locker.close()
+    with store.read() as db:
+        [run] = store.runs(db, limit=10)
+    assert len(faults) == 2 and all(isinstance(f, StoreBusy) for f in faults)
+    if case == "orphan":
+        assert (run.status, run.errorClass, texts) == ("failed", "Orphaned", [])
+    else:
+        assert (run.status, run.messageIds, texts) == ("sent", [1], ["stuck 0"])

@@ -425,7 +425,13 @@ def test_interactive_without_allowed_users_refuses_to_start(
     write_config(home, telegram)
     text = (home / "config.toml").read_text().replace(f"[{USER}]", "[]")
     (home / "config.toml").write_text(text)
-    result = run("daemon", code=78)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:  # the daemon command sets up logging for the whole process
+        result = run("daemon", code=78)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert "telegram.allowed_users" in result.stderr
 
 

@@ -34,6 +34,7 @@ from reminders.targets import parse_target, parse_webhook_url
 from reminders.timeparse import MIN_EVERY_MS, parse_at, parse_duration
 
 PAST_TOLERANCE_MS = 60_000
+DEFAULT_NAG_MAX = 8  # re-sends per delivery when --nag-max is not given
 MAX_AHEAD_MS = 10 * 366 * 86_400_000
 TELEGRAM_CHANNELS = {"telegram", "tg", "last"}
 
@@ -85,6 +86,9 @@ class ReminderSpec:
     parse_mode: str | None = None
     catch_up: str | None = None
     anchor_ms: int | None = None
+    nag: str | None = None  # re-send every ... until Done ("off" stops nagging)
+    nag_max: int | None = None
+    starting: str | None = None  # the first slot of an --every, in --at's grammar
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -170,7 +174,7 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
     flags = spec.schedule_flags
     if len(flags) != 1:
         raise ValidationError("Choose exactly one schedule: --at, --every, or --cron.")
-    if spec.tz is not None and spec.every is not None:
+    if spec.tz is not None and spec.every is not None and spec.starting is None:
         raise ValidationError(
             "--tz is only valid with --cron or --at; drop it for --every."
         )
@@ -199,6 +203,8 @@ def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
                 "Give 1s or more, such as 30s or 10m."
             )
         anchor = now_ms if spec.anchor_ms is None else spec.anchor_ms
+        if spec.starting is not None:
+            anchor = parse_at(spec.starting, zone=zone, now_ms=now_ms)
         return EverySchedule(everyMs=every_ms, anchorMs=anchor)
     expr = " ".join(str(spec.cron).split())
     triggers.validate_cron(expr)
@@ -287,6 +293,31 @@ def _delivery(
     return delivery
 
 
+def _nag(ctx: AppContext, spec: ReminderSpec, data: dict[str, Any]) -> None:
+    """Apply --nag/--nag-max to a reminder's JSON; only a chat with buttons nags."""
+    if spec.nag is None and spec.nag_max is None:
+        return
+    if spec.nag is not None and spec.nag.strip().lower() in ("off", "0", "none"):
+        data.pop("nagEveryMs", None)
+        data.pop("nagMax", None)
+        return
+    if not ctx.settings.telegram.interactive:
+        raise ValidationError(
+            "--nag needs the Done button, which reminders shows only with "
+            "[telegram] interactive = true in config.toml; turn it on or drop --nag."
+        )
+    if spec.nag is not None:
+        data["nagEveryMs"] = parse_duration(spec.nag)
+    if "nagEveryMs" not in data:
+        raise ValidationError(
+            "--nag-max needs --nag: say how often to re-send, e.g. --nag 15m."
+        )
+    if spec.nag_max is not None:
+        if spec.nag_max < 1:
+            raise ValidationError("--nag-max must be 1 or more.")
+        data["nagMax"] = spec.nag_max
+
+
 def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
     now_ms = ctx.now_ms()
     reminder_id = str(uuid.uuid4())
@@ -319,6 +350,7 @@ def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
         else None,
         **spec.extra,
     }
+    _nag(ctx, spec, data)
     reminder = parse_reminder(data)
     reminder.state.nextRunAtMs = next_run(reminder, ctx.default_tz, now_ms)
     return reminder
@@ -426,6 +458,7 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
         data["delivery"] = _delivery(
             spec, current.delivery, ctx.settings.delivery.default_to
         ).model_dump(exclude_none=True)
+        _nag(ctx, spec, data)
         data.update(spec.extra)
         data["updatedAtMs"] = now_ms
         updated = parse_reminder(data)

@@ -11,12 +11,14 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from reminders.errors import ConfigError
 
 APP_NAME = "reminders"
+UTC_ZONE = ZoneInfo("UTC")
 FORBID = ConfigDict(extra="forbid")
 
 
@@ -80,6 +82,18 @@ class GeneralSettings(BaseModel):
     catch_up: Duration = Field(
         "1h", description="how late a missed recurring slot still fires"
     )
+    quiet_hours: str = Field(
+        "",
+        description='"22:00-07:00" (configured zone): silent, nags wait; empty = off',
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        from reminders.quiet import parse_quiet_hours
+
+        parse_quiet_hours(value)
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -115,6 +129,41 @@ class TelegramSettings(BaseModel):
         description="seconds per read; a whole request is cut off after "
         "connect_timeout + 2 x read_timeout",
     )
+    interactive: bool = Field(
+        False,
+        description="buttons on reminders and commands in the chat (long polling)",
+    )
+    allowed_users: list[int] = Field(
+        default_factory=list,
+        description="Telegram user ids who may use the buttons and commands",
+    )
+    snooze_choices: list[str] = Field(
+        default_factory=lambda: ["10m", "1h", "tomorrow 9:00"],
+        description="the Snooze buttons, in --at's grammar",
+    )
+
+    @field_validator("allowed_users", "snooze_choices", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """REMINDERS_TELEGRAM_ALLOWED_USERS=1,2 as well as a TOML list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("snooze_choices")
+    @classmethod
+    def _choices(cls, value: list[str]) -> list[str]:
+        from reminders.errors import ScheduleError
+        from reminders.timeparse import parse_at
+
+        if not 1 <= len(value) <= 4:
+            raise ValueError('give 1 to 4 snooze choices, e.g. ["10m", "1h"]')
+        for choice in value:
+            try:
+                parse_at(choice, zone=UTC_ZONE, now_ms=0)
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class DeliverySettings(BaseModel):
@@ -304,6 +353,17 @@ def system_timezone() -> str:
     return name or "UTC"
 
 
+def check_chat(settings: Settings) -> None:
+    """Interactive needs someone allowed to interact (the daemon refuses otherwise)."""
+    telegram = settings.telegram
+    if telegram.interactive and not telegram.allowed_users:
+        raise ConfigError(
+            "telegram.interactive is on but telegram.allowed_users is empty: list the "
+            "Telegram user ids that may use the chat (allowed_users = [123456789]), "
+            "or set interactive = false."
+        )
+
+
 def default_timezone(settings: Settings) -> str:
     return settings.general.timezone or system_timezone()
 
@@ -369,11 +429,14 @@ def render_example(webhook_secret: str = "") -> str:
             if key == "webhook_secret" and webhook_secret:
                 lines.append(f"{key} = {_toml_value(webhook_secret)}")
             else:
-                lines.append(f"# {key} = {_toml_value(info.default)}")
+                default = info.get_default(call_default_factory=True)
+                lines.append(f"# {key} = {_toml_value(default)}")
     return "\n".join(lines) + "\n"
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

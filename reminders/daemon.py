@@ -27,7 +27,7 @@ from typing import Any
 from reminders import sdnotify, triggers
 from reminders.app import AppContext, anchor_of
 from reminders.clock import monotonic
-from reminders.config import bot_token, database_url, load_settings
+from reminders.config import bot_token, check_chat, database_url, load_settings
 from reminders.errors import (
     EX_CONFIG,
     ConfigError,
@@ -143,6 +143,7 @@ class Daemon:
         self.revision = 0
         self.sender: Any = None
         self.firer: Firer | None = None
+        self.chat: Any = None  # reminders.chat.ChatService
         self.scheduler: Any = None
         self.jobstore: Any = None
         self.rewritten = 0
@@ -200,6 +201,7 @@ class Daemon:
         )
         settings = self.ctx.settings
         poll_s = parse_duration(settings.daemon.poll_interval) / 1000
+        check_chat(settings)
         await self._start_sender()
         self.firer = self._make_firer()
         stuck: list[Any] = []
@@ -219,6 +221,7 @@ class Daemon:
             self.recovering = {run.reminderId for run in stuck}
             self.firing |= self.recovering
             self.scheduler.resume()
+            self.chat.start()
         self._install_signals()
         sdnotify.notify("READY=1", f"STATUS=scheduling {count} reminders")
         log.info(
@@ -313,12 +316,16 @@ class Daemon:
             log.warning("%s The daemon goes on and retries at each send.", exc)
 
     def _make_firer(self) -> Firer:
+        from reminders.chat import ChatService
+
+        self.chat = ChatService(self.ctx, self.sender)
         firer = make_firer(
             self.store, self.sender, self.ctx.settings, self.ctx.clock, self.started_ms
         )
         self._firers.append(firer)
         firer.on_store_fault = self._wait_for_store
         firer.leadership = self.leadership
+        firer.hooks = self.chat  # quiet hours, and the chat's buttons
         return firer
 
     # -- several daemons on PostgreSQL -----------------------------------------
@@ -371,6 +378,7 @@ class Daemon:
             self.firing |= self.recovering
             self.scheduler.resume()
             self.scheduler.wakeup()
+            self.chat.start()  # only the leader polls the bot and sends nags
             log.info("leader (epoch %d): %d reminders scheduled", epoch, count)
             for run in stuck:  # resent beside firing, as at a start
                 self._track(asyncio.create_task(self._recover(self.firer, run)))
@@ -382,6 +390,8 @@ class Daemon:
         """Stop firing at once: the lease may be lost."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
+        if self.chat is not None:
+            self.chat.pause()
         log.warning("stopped firing: %s", why)
 
     async def _shared_step(self) -> None:
@@ -491,8 +501,14 @@ class Daemon:
         except ConfigError as exc:
             log.error("config not reloaded: %s", exc)
             return
+        try:
+            check_chat(settings)
+        except ConfigError as exc:
+            log.error("config not reloaded: %s", exc)
+            return
         old = self.ctx.settings
         self.ctx.settings = settings
+        await self.chat.stop()
         if settings.telegram != old.telegram or settings.delivery != old.delivery:
             # Sends in flight keep the old sender until they finish; one limiter
             # paces old and new alike.
@@ -500,6 +516,8 @@ class Daemon:
             await self._start_sender(limiter=old_sender.limiter)
             self._close_when_idle(old_sender)
         self.firer = self._make_firer()
+        if self.leadership is None or self.leadership.holds():
+            self.chat.start()  # on PostgreSQL only the leader polls
         log.info("configuration reloaded from %s", self.ctx.paths.config)
 
     def _close_when_idle(self, sender: Any) -> None:
@@ -609,6 +627,8 @@ class Daemon:
             except ReminderError as exc:
                 log.warning("lease not released (%s); it expires by itself", exc)
             self.listener.stop()
+        if self.chat is not None:
+            await self.chat.stop()
         for closer in list(self._closers):  # the grace is spent: close them now
             closer.cancel()
         for sender in [*self._retired, self.sender]:

@@ -1,4 +1,5 @@
-"""Delivery to Telegram: the only module that talks to python-telegram-bot.
+"""Delivery to Telegram: the module that sends with python-telegram-bot (the chat,
+in `reminders.chat`, polls and answers with the same Bot).
 
 `TelegramSender` holds one Bot for its life, splits long text, paces sends under
 Telegram's flood limits (`reminders.ratelimit`) and turns every failure into a
@@ -497,6 +498,11 @@ class TelegramSender:
             if isinstance(logger, logging.Logger):
                 logger.removeFilter(self._redact)
 
+    @property
+    def bot(self) -> Bot | None:
+        """The open Bot (None before start() succeeds), shared with the chat."""
+        return self._bot
+
     async def close(self) -> None:
         bot, self._bot = self._bot, None
         if bot is not None:
@@ -512,10 +518,12 @@ class TelegramSender:
         silent: bool = False,
         skip_parts: int = 0,
         on_part: Callable[[int, int], Awaitable[None] | None] | None = None,
+        reply_markup: Any = None,
     ) -> SendResult:
         """Send `text` to `target`, part by part from index `skip_parts`.
 
-        `on_part(index, message_id)` runs after each part is accepted. Raises
+        `on_part(index, message_id)` runs after each part is accepted.
+        `reply_markup` (buttons) goes on the last part only. Raises
         DeliveryFailure; its `sent_ids` are the parts that went out before it.
         Transient failures are retried for at most `deadline_s` from the first
         failure (waiting for the rate limiter before that does not count).
@@ -533,7 +541,9 @@ class TelegramSender:
             target.chat_id, target.thread_id, parse_mode, SendResult([], target.chat_id)
         )
         try:
-            return await self._send(state, text, silent, skip_parts, on_part)
+            return await self._send(
+                state, text, silent, skip_parts, on_part, reply_markup
+            )
         except Stopped:
             why = "the daemon stopped before the message went out"
             raise DeliveryFailure(
@@ -553,6 +563,7 @@ class TelegramSender:
         silent: bool,
         skip_parts: int,
         on_part: Callable[[int, int], Awaitable[None] | None] | None,
+        reply_markup: Any = None,
     ) -> SendResult:
         if self._bot is None:
             await self._start_within_deadline()
@@ -567,7 +578,10 @@ class TelegramSender:
             )
         for index in range(skip_parts, len(parts)):
             label = f"part {index + 1}/{len(parts)} " if len(parts) > 1 else ""
-            message_id = await self._send_part(state, parts[index], silent, label)
+            markup = reply_markup if index == len(parts) - 1 else None
+            message_id = await self._send_part(
+                state, parts[index], silent, label, markup
+            )
             state.result.message_ids.append(message_id)
             if on_part is not None:
                 outcome = on_part(index, message_id)
@@ -577,7 +591,7 @@ class TelegramSender:
         return state.result
 
     async def _send_part(
-        self, state: _Send, part: str, silent: bool, label: str
+        self, state: _Send, part: str, silent: bool, label: str, markup: Any = None
     ) -> int:
         """Send one part until it is accepted; raise DeliveryFailure otherwise."""
         assert self._bot is not None
@@ -587,7 +601,9 @@ class TelegramSender:
                 async with self.limiter.turn(state.chat) as turn:
                     self._credit_queueing(state, turn.waited)
                     try:
-                        message_id = await self._request(state, part, silent, previews)
+                        message_id = await self._request(
+                            state, part, silent, previews, markup
+                        )
                     except TelegramError as exc:
                         turn.sent = isinstance(exc, NetworkError) and _maybe_sent(exc)
                         state.maybe_sent = state.maybe_sent or turn.sent
@@ -611,6 +627,7 @@ class TelegramSender:
         part: str,
         silent: bool,
         previews: LinkPreviewOptions | None,
+        markup: Any = None,
     ) -> int:
         """One sendMessage request within `attempt_s`; returns the message id.
 
@@ -630,6 +647,7 @@ class TelegramSender:
                     message_thread_id=state.thread,
                     disable_notification=silent,
                     link_preview_options=previews,
+                    reply_markup=markup,
                 )
             return int(message.message_id)
         except TimeoutError:

@@ -45,6 +45,16 @@ class Sender(Protocol):
     async def send(self, target: Any, text: str, **options: Any) -> SendResult: ...
 
 
+class FireHooks(Protocol):
+    """What the daemon adds to a scheduled send: quiet hours, the chat's buttons."""
+
+    def send_options(self, reminder: Reminder, run: Run) -> dict[str, Any]: ...
+
+    async def delivered(
+        self, reminder: Reminder, run: Run, target: Any, result: SendResult
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class FirePlan:
     """What to do when a reminder's job runs at `now`."""
@@ -179,8 +189,10 @@ class Firer:
         started_ms: int | None = None,
         alerts: AlertPolicy | None = None,
         webhook: WebhookSender | None = None,
+        hooks: FireHooks | None = None,
     ) -> None:
         self.store = store
+        self.hooks = hooks
         self.sender = sender
         self.webhook = webhook or WebhookSender(clock=clock, on_ambiguous=on_ambiguous)
         self.default_tz = default_tz
@@ -276,20 +288,15 @@ class Firer:
 
         def claim() -> Run:
             with self.store.write() as conn:
-                slot = now
-                while True:
-                    run_id = self.store.insert_run(
-                        conn,
-                        reminder_id=reminder.id,
-                        reminder_name=reminder.name,
-                        scheduled_for_ms=slot,
-                        status="sending",
-                        trigger="manual",
-                        started_at_ms=now,
-                    )
-                    if run_id is not None:
-                        break
-                    slot += 1
+                run_id = self.store.insert_run_at_free_slot(
+                    conn,
+                    reminder_id=reminder.id,
+                    reminder_name=reminder.name,
+                    scheduled_for_ms=now,
+                    status="sending",
+                    trigger="manual",
+                    started_at_ms=now,
+                )
                 run = self.store.get_run(conn, run_id)
                 assert run is not None
                 return run
@@ -322,6 +329,10 @@ class Firer:
             return None
 
     async def _recover_run(self, run: Run) -> Run | None:
+        if run.trigger == "nag":  # the chat's re-send: its chain's next nag follows
+            why = "the daemon stopped mid-nag"
+            await asyncio.to_thread(self._close_run, run, "Orphaned", why)
+            return None
         reminder = await asyncio.to_thread(self._load, run.reminderId)
         if reminder is None:
             await self._write(
@@ -517,14 +528,16 @@ class Firer:
         parse_mode = (
             (delivery.parseMode if delivery else None) or self.parse_mode or None
         )
+        extra = self.hooks.send_options(reminder, run) if self.hooks else {}
         try:
             result = await self.sender.send(
                 target,
                 reminder.text,
                 parse_mode=parse_mode,
-                silent=bool(delivery and delivery.silent),
+                silent=bool(delivery and delivery.silent) or extra.pop("silent", False),
                 skip_parts=len(run.messageIds),
                 on_part=on_part,
+                **extra,
             )
         except DeliveryFailure as failure:
             if failure.error_class == Stopped.__name__:
@@ -540,6 +553,8 @@ class Firer:
                 len(failure.attempts),
                 note="; ".join(failure.attempts) or None,
             )
+        if self.hooks is not None:
+            await self.hooks.delivered(reminder, run, target, result)
         notes = list(result.warnings)
         if len(result.attempts) > 1:  # every attempt's outcome stays on the run
             notes.append("attempts: " + "; ".join(result.attempts))

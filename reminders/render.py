@@ -119,7 +119,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def run_status(run: Run) -> str:
-    status = run.status
+    status: str = run.status
     if run.trigger in ("late", "catch-up") and status == "sent":
         status = f"sent ({run.trigger})"
+    if run.response:
+        status = f"{status}, {run.response}"
     return status

@@ -194,6 +194,9 @@ class Reminder(BaseModel):
     failureAlert: FailureAlert | Literal[False] | None = None
     # Ours: how late a missed recurring slot may still be caught up.
     catchUpMs: int | None = Field(default=None, ge=0)
+    # Ours: re-send every nagEveryMs until Done is pressed, at most nagMax times.
+    nagEveryMs: int | None = Field(default=None, ge=1)
+    nagMax: int | None = Field(default=None, ge=1)
     state: ReminderState = Field(default_factory=ReminderState)
 
     @property
@@ -258,12 +261,14 @@ class Run(BaseModel):
     finishedAtMs: int | None = None
     deliveredAtMs: int | None = None
     status: Literal["sending", "sent", "failed", "missed", "skipped"]
-    trigger: Literal["schedule", "catch-up", "manual", "late"] = "schedule"
+    trigger: Literal["schedule", "catch-up", "manual", "late", "nag"] = "schedule"
     messageIds: list[int] = Field(default_factory=list)
     errorClass: str | None = None
     errorText: str | None = None
     attempts: int = 0
     note: str | None = None
+    response: str | None = None  # what was pressed in the chat: done, snoozed ...
+    responseAtMs: int | None = None
 
     @property
     def lateness_ms(self) -> int | None:

@@ -30,7 +30,7 @@ from reminders.schema import Reminder, Run
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 BUSY_TIMEOUT_MS = 10_000
 MIN_ID_PREFIX = 4  # shortest id prefix a command accepts in place of the full id
 CACHE_KIB = 512  # per connection; the daemon keeps a few open for its life
@@ -41,6 +41,8 @@ _OPTION_KEYS = (
     "wakeMode",
     "failureAlert",
     "catchUpMs",
+    "nagEveryMs",
+    "nagMax",
 )
 _JSON_COLUMNS = ("schedule", "payload", "delivery", "state", "options", "message_ids")
 _REMINDER_COLUMNS = (
@@ -51,7 +53,7 @@ _REMINDER_COLUMNS = (
 _RUN_COLUMNS = (
     "reminder_id", "reminder_name", "scheduled_for_ms", "started_at_ms",
     "finished_at_ms", "status", "trigger", "message_ids", "error_class", "error_text",
-    "attempts", "note", "delivered_at_ms",
+    "attempts", "note", "delivered_at_ms", "response", "response_at_ms",
 )  # fmt: skip
 
 
@@ -346,6 +348,8 @@ def row_to_run(row: dict[str, Any]) -> Run:
         errorText=row["error_text"],
         attempts=row["attempts"],
         note=row["note"],
+        response=row.get("response"),
+        responseAtMs=row.get("response_at_ms"),
     )
 
 
@@ -621,6 +625,16 @@ class Store:
             )
         )
 
+    def insert_run_at_free_slot(
+        self, db: Db, *, scheduled_for_ms: int, **values: Any
+    ) -> int:
+        """Record a run at `scheduled_for_ms`, or the first free millisecond after
+        it (a manual run or a nag must not collide with a run already recorded)."""
+        slot = scheduled_for_ms
+        while (run_id := self.insert_run(db, scheduled_for_ms=slot, **values)) is None:
+            slot += 1
+        return run_id
+
     def update_run(self, db: Db, run_id: int, **values: Any) -> None:
         unknown = set(values) - set(_RUN_COLUMNS)
         assert not unknown, unknown
@@ -706,7 +720,7 @@ class Store:
 
 def _run_values(args: dict[str, Any]) -> dict[str, Any]:
     """The `runs` row from insert_run's arguments."""
-    values = {name: args[name] for name in _RUN_COLUMNS}
+    values = {name: args.get(name) for name in _RUN_COLUMNS}  # a response comes later
     values["message_ids"] = _dump(list(args["message_ids"]))
     return values
 

@@ -82,6 +82,9 @@ runs = Table(
     Column("error_text", Text),
     Column("attempts", Integer, nullable=False),
     Column("note", Text),
+    # What the user did with the message in the chat: "done", "snoozed until ...".
+    Column("response", Text),
+    Column("response_at_ms", BigInteger),
     UniqueConstraint("reminder_id", "scheduled_for_ms", name="uq_runs_reminder_slot"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_finished_at_ms", "finished_at_ms"),
@@ -117,4 +120,28 @@ daemons = Table(
     Column("epoch", BigInteger),
     Column("started_at_ms", BigInteger, nullable=False),
     Column("heartbeat_at_ms", BigInteger, nullable=False),
+)
+
+# A delivered message carrying Done/Snooze buttons, one per run. It keeps what a
+# follow-up needs (text and target) after a one-shot reminder itself is gone. The
+# first message of a nag chain (root_run_id == run_id) holds the chain's nag state.
+chat_prompts = Table(
+    "chat_prompts",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("root_run_id", Integer, nullable=False),
+    Column("reminder_id", String(191), nullable=False),
+    Column("reminder_name", Text),
+    Column("chat_id", String(64), nullable=False),
+    Column("thread_id", Integer),
+    Column("message_id", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("parse_mode", String(16)),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("nag_every_ms", BigInteger),
+    Column("nags_left", Integer),
+    Column("next_nag_at_ms", BigInteger),
+    Column("answered_at_ms", BigInteger),
+    Index("ix_chat_prompts_chat_id", "chat_id", "message_id"),
+    Index("ix_chat_prompts_next_nag_at_ms", "next_nag_at_ms"),
 )

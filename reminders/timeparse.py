@@ -27,6 +27,10 @@ MAX_DURATION_MS = 100 * 365 * 86_400_000
 MIN_EVERY_MS = 1000  # --every: faster than once a second is a mistake, not a reminder
 
 
+class SkippedTime(ScheduleError):
+    """A wall-clock time that a daylight saving gap skips: readable, but not a time."""
+
+
 def parse_duration(text: str) -> int:
     """`90s`, `1.5h`, `1h30m`, `250ms` → milliseconds (a positive whole number)."""
     compact = str(text).strip().replace(" ", "")
@@ -51,7 +55,7 @@ def _local_to_ms(moment: datetime, zone: ZoneInfo, original: str) -> int:
     aware = moment.replace(tzinfo=zone)
     back = aware.astimezone(UTC).astimezone(zone)
     if back.replace(tzinfo=None) != moment:
-        raise ScheduleError(
+        raise SkippedTime(
             f"{original!r} does not exist in {zone.key}: the clocks skip it for "
             "daylight saving time. Pick a time outside the gap."
         )

@@ -15,7 +15,7 @@ from reminders.openclaw_convert import convert, is_system_job, normalise
 from reminders.schema import AtSchedule, Reminder
 
 RUN_STATUS = {"ok": "sent", "error": "failed", "skipped": "skipped"}
-OURS = ("catchUpMs",)
+OURS = ("catchUpMs", "nagEveryMs", "nagMax")
 OUR_DELIVERY = ("silent", "parseMode")
 
 

@@ -34,6 +34,8 @@ _PATH = re.compile(r"^/bot([^/]+)/(\w+)$")
 # Form fields PTB sends as JSON text; everything else (text, parse_mode) is a string.
 _JSON_FIELDS = {"message_thread_id", "disable_notification", "protect_content"}
 _JSON_FIELDS |= {"link_preview_options", "reply_parameters", "reply_markup", "entities"}
+_JSON_FIELDS |= {"allowed_updates"}
+_INT_FIELDS = {"message_id", "offset", "timeout", "limit"}
 # Reserved outside entities; the entity markers (_ * ~ ` [ ] ( )) are let through.
 _MARKDOWN_V2_RESERVED = set(">#+-=|{}.!")
 _HTML_TAG = re.compile(
@@ -136,6 +138,7 @@ class FakeBotApi:
     chat_faults: dict[int | str, Fault] = field(default_factory=dict)  # every time
     poison: str | None = None  # answer every sendMessage (or getMe) with POISON[name]
     flood_429s: int = 0  # 429s given by `enforce_limits`
+    poll_conflict: bool = False  # answer getUpdates with 409, as when another polls
 
     def __post_init__(self) -> None:
         self.requests: list[Request] = []
@@ -145,6 +148,11 @@ class FakeBotApi:
         self._next_id: dict[int | str, int] = defaultdict(int)
         self._accepted: dict[int | str, deque[float]] = defaultdict(deque)
         self._server: ThreadingHTTPServer | None = None
+        self._updates: list[dict[str, Any]] = []
+        self._update_id = 1000
+        self._arrived = threading.Condition(self._lock)
+        self._stored: dict[tuple[Any, int], dict[str, Any]] = {}
+        self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -163,6 +171,9 @@ class FakeBotApi:
         return self
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._arrived.notify_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -196,6 +207,75 @@ class FakeBotApi:
 
     def texts(self) -> list[str]:
         return [r.params["text"] for r in self.messages()]
+
+    # -- the chat side: a user writes or presses a button ------------------------
+
+    def _push(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._update_id += 1
+            update = {"update_id": self._update_id, kind: payload}
+            self._updates.append(update)
+            self._arrived.notify_all()
+        return update
+
+    def post_message(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        reply_to: int | None = None,
+    ) -> dict[str, Any]:
+        """A user writes `text` in a chat (their private chat by default)."""
+        chat = chat_id if chat_id is not None else user_id
+        message: dict[str, Any] = {
+            "message_id": self._new_id(chat),
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "private" if chat > 0 else "supergroup"},
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "text": text,
+        }
+        if reply_to is not None:
+            with self._lock:
+                message["reply_to_message"] = self._stored[(chat, reply_to)]
+        return self._push("message", message)
+
+    def press(
+        self, user_id: int, chat_id: int, message_id: int, data: str
+    ) -> dict[str, Any]:
+        """A user presses a button with `data` under a message the bot sent."""
+        with self._lock:
+            message = self._stored.get((chat_id, message_id)) or {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "text": "",
+            }
+            self._update_id += 1
+            query_id = f"q{self._update_id}"
+        query = {
+            "id": query_id,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "chat_instance": f"ci{chat_id}",
+            "message": message,
+            "data": data,
+        }
+        return self._push("callback_query", query)
+
+    def sent_message(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        """A message as it stands now, after any edits."""
+        with self._lock:
+            return dict(self._stored[(chat_id, message_id)])
+
+    def buttons(self, message: dict[str, Any]) -> list[tuple[str, str]]:
+        """(label, callback data) of every inline button on a stored message."""
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
+
+    def _new_id(self, chat: Any) -> int:
+        with self._lock:
+            self._next_id[chat] += 1
+            return self._next_id[chat]
 
     # -- request handling (server threads) --------------------------------------
 
@@ -250,9 +330,7 @@ class FakeBotApi:
 
     def _store(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = params["chat_id"]
-        with self._lock:
-            self._next_id[chat] += 1
-            message_id = self._next_id[chat]
+        message_id = self._new_id(chat)
         if isinstance(chat, str):
             chat_json = {"id": -(10**12) - zlib.crc32(chat.encode()), "type": "channel"}
             chat_json["username"] = chat.lstrip("@")
@@ -267,6 +345,10 @@ class FakeBotApi:
         if params.get("message_thread_id") is not None:
             message["message_thread_id"] = params["message_thread_id"]
             message["is_topic_message"] = True
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        with self._lock:
+            self._stored[(chat, message_id)] = message
         return message
 
 
@@ -298,6 +380,8 @@ def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
         if key in _JSON_FIELDS:
             value = json.loads(value)
         elif key == "chat_id" and re.fullmatch(r"-?\d+", value):
+            value = int(value)
+        elif key in _INT_FIELDS and re.fullmatch(r"-?\d+", value):
             value = int(value)
         params[key] = value
     return params
@@ -333,6 +417,12 @@ class _Handler(BaseHTTPRequestHandler):
             record.status = self._answer(200, {"ok": True, "result": me})
         elif method == "sendMessage":
             self._send_message(api, record)
+        elif method == "getUpdates":
+            self._get_updates(api, record)
+        elif method == "answerCallbackQuery":
+            record.status = self._answer(200, {"ok": True, "result": True})
+        elif method in ("editMessageText", "editMessageReplyMarkup"):
+            self._edit(api, record)
         else:
             record.status = self._error(Fault(404, "Not Found: method not found"))
 
@@ -358,6 +448,47 @@ class _Handler(BaseHTTPRequestHandler):
             return
         time.sleep(fault.delay)
         record.status = self._answer(200, {"ok": True, "result": record.message})
+
+    def _get_updates(self, api: FakeBotApi, record: Request) -> None:
+        """Long polling: confirm updates below `offset`, wait up to `timeout` s."""
+        if api.poll_conflict:
+            text = (
+                "Conflict: terminated by other getUpdates request; make sure that "
+                "only one bot instance is running"
+            )
+            record.status = self._error(Fault(409, text))
+            return
+        offset = int(record.params.get("offset") or 0)
+        deadline = time.monotonic() + float(record.params.get("timeout") or 0)
+        with api._arrived:
+            api._updates = [u for u in api._updates if u["update_id"] >= offset]
+            while not api._updates and not api._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                api._arrived.wait(left)
+            result = list(api._updates)
+        record.status = self._answer(200, {"ok": True, "result": result})
+
+    def _edit(self, api: FakeBotApi, record: Request) -> None:
+        key = (record.params.get("chat_id"), record.params.get("message_id"))
+        with api._lock:
+            message = api._stored.get(key)  # type: ignore[arg-type]
+            if message is not None:
+                if "text" in record.params:
+                    message["text"] = record.params["text"]
+                    message["edit_date"] = int(time.time())
+                if record.params.get("reply_markup"):
+                    message["reply_markup"] = record.params["reply_markup"]
+                else:
+                    message.pop("reply_markup", None)
+                message = dict(message)
+        if message is None:
+            fault = Fault(400, "Bad Request: message to edit not found")
+            record.status = self._error(fault)
+            return
+        record.message = message
+        record.status = self._answer(200, {"ok": True, "result": message})
 
     def _poison(self, api: FakeBotApi, record: Request, name: str) -> None:
         if POISON[name] == "stored":

@@ -13,6 +13,7 @@ from reminders.cli.common import echo_json, json_option, pass_app, warn
 from reminders.errors import ValidationError
 from reminders.schema import Reminder
 from reminders.targets import webhook_warning
+from reminders.timeparse import format_duration
 
 # OpenClaw flags that mean something only inside OpenClaw: accepted, kept, inert.
 INERT_VALUE_FLAGS = {
@@ -89,6 +90,16 @@ def schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--catch-up", help="How late a missed slot still fires (default 1h)."
+        ),
+        click.option(
+            "--nag",
+            help="Re-send every 15m (say) until Done is pressed; off to stop. "
+            "Needs telegram.interactive.",
+        ),
+        click.option(
+            "--nag-max",
+            type=click.IntRange(1, 1000),
+            help="At most this many re-sends per delivery (default 8).",
         ),
     ]
     for flag, key in INERT_VALUE_FLAGS.items():
@@ -288,6 +299,10 @@ def show(ctx: AppContext, ref: str, as_json: bool) -> None:
     ]
     if reminder.description:
         lines.insert(2, f"about:     {reminder.description}")
+    if reminder.nagEveryMs:
+        cap = reminder.nagMax or app.DEFAULT_NAG_MAX
+        every = format_duration(reminder.nagEveryMs)
+        lines.append(f"nag:       every {every} until Done, at most {cap} times")
     if state.lastError:
         lines.append(f"error:     {state.lastError}")
     click.echo("\n".join(lines))

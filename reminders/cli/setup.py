@@ -10,6 +10,7 @@ import click
 from reminders.cli.common import Runtime, echo_json, json_option, pass_runtime
 from reminders.config import (
     bot_token,
+    check_chat,
     database_url,
     default_timezone,
     mask,
@@ -51,6 +52,7 @@ def config_show(runtime: Runtime, as_json: bool) -> None:
 def config_check(runtime: Runtime) -> None:
     """Validate the configuration; exit 0 when it is good, 78 when not."""
     settings = runtime.settings
+    check_chat(settings)
     token = bot_token(settings)
     where = runtime.paths.config if runtime.paths.config.exists() else "defaults"
     click.echo(f"Config OK ({where}).")

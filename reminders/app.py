@@ -396,7 +396,7 @@ def short_ids(ctx: AppContext, ids: list[str]) -> dict[str, str]:
 
     with ctx.store.read() as conn:
         if len(ids) > 1_000:  # a long listing: one pass over every id is cheaper
-            known = set(ctx.store.ids(conn))
+            known = set(ctx.store.ids(conn)) | set(ids)  # some may be gone since
         else:
             known = set(ids)
             for rid in ids:

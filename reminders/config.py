@@ -409,6 +409,21 @@ def mask(secret: str | None) -> str:
     return f"{secret[:4]}…{secret[-2:]}" if len(secret) > 10 else "****"
 
 
+def hide_password(url: str) -> str:
+    """A database URL as it may be shown: any password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:
+        return "(a database URL that cannot be read)"
+
+
 def database_url(settings: Settings, paths: Paths) -> str:
     return settings.database.url or f"sqlite:///{paths.database}"
 
@@ -464,5 +479,7 @@ def render_settings(settings: Settings, comments: dict[str, str]) -> str:
                 lines.append("# masked: the real value is never printed")
             if (section, key) in secrets:
                 value = mask(secret) if secret else ""
+            elif (section, key) == ("database", "url"):
+                value = hide_password(value)
             lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

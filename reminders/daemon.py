@@ -374,6 +374,8 @@ class Daemon:
             if self.leadership.epoch != epoch or self.stop_event.is_set():
                 return
             stuck = await asyncio.to_thread(self.firer.stuck_runs)
+            if self.leadership.epoch != epoch or not self.leadership.holds():
+                return  # stepped down while reading: _follow has paused everything
             self.recovering = {run.reminderId for run in stuck}
             self.firing |= self.recovering
             self.scheduler.resume()
@@ -516,7 +518,7 @@ class Daemon:
             await self._start_sender(limiter=old_sender.limiter)
             self._close_when_idle(old_sender)
         self.firer = self._make_firer()
-        if self.leadership is None or self.leadership.holds():
+        if self.leadership is None or self.leadership.epoch is not None:
             self.chat.start()  # on PostgreSQL only the leader polls
         log.info("configuration reloaded from %s", self.ctx.paths.config)
 
@@ -609,6 +611,8 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
+        if self.chat is not None:
+            self.chat.pause()  # no new poll or nag while the sends in flight finish
         self._stop_sending()
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=STOP_GRACE_S)
@@ -619,6 +623,8 @@ class Daemon:
             log.info("%d reminders not sent yet will fire again on start", released)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.chat is not None:  # before the lease goes: no nag after a handover
+            await self.chat.stop()
         if self.elector is not None:
             for task in list(self._tasks):
                 task.cancel()
@@ -627,8 +633,6 @@ class Daemon:
             except ReminderError as exc:
                 log.warning("lease not released (%s); it expires by itself", exc)
             self.listener.stop()
-        if self.chat is not None:
-            await self.chat.stop()
         for closer in list(self._closers):  # the grace is spent: close them now
             closer.cancel()
         for sender in [*self._retired, self.sender]:

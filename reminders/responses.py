@@ -171,15 +171,18 @@ def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
             return None
         left = (current.nags_left or 1) - 1
         every = current.nag_every_ms or 0
-        db.run(
+        taken = db.run(
             "UPDATE chat_prompts SET nags_left = :left, next_nag_at_ms = :next "
-            "WHERE run_id = :id",
+            "WHERE run_id = :id AND next_nag_at_ms = :seen AND answered_at_ms IS NULL",
             {
                 "left": left,
                 "next": now_ms + every if left > 0 else None,
                 "id": root.run_id,
+                "seen": current.next_nag_at_ms,
             },
         )
+        if taken != 1:
+            return None  # another claimer (or a press) got there first
         run_id = store.insert_run_at_free_slot(
             db,
             reminder_id=current.reminder_id,

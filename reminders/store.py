@@ -463,15 +463,14 @@ class Store:
         rows = db.rows("SELECT * FROM reminders WHERE name = :name", {"name": ref})
         if len(ref) >= MIN_ID_PREFIX:
             seen = {row["id"] for row in rows}
-            upper = ref[:-1] + chr(ord(ref[-1]) + 1)  # every id starting with ref is below
+            if db.postgres:  # any collation: compare the characters themselves
+                sql = "SELECT * FROM reminders WHERE substr(id, 1, :n) = :ref LIMIT 20"
+            else:  # byte order: the ids starting with ref come first from ref on
+                sql = "SELECT * FROM reminders WHERE id >= :ref ORDER BY id LIMIT 20"
             rows += [
                 row
-                for row in db.rows(
-                    "SELECT * FROM reminders WHERE id >= :ref AND id < :upper "
-                    "ORDER BY id LIMIT 20",
-                    {"ref": ref, "upper": upper},
-                )
-                if row["id"] not in seen
+                for row in db.rows(sql, {"ref": ref, "n": len(ref)})
+                if row["id"].startswith(ref) and row["id"] not in seen
             ]
         return [row_to_reminder(row) for row in rows]
 
@@ -480,13 +479,15 @@ class Store:
         return [row["id"] for row in db.rows("SELECT id FROM reminders ORDER BY id")]
 
     def id_neighbours(self, db: Db, rid: str) -> list[str]:
-        """The ids just before and just after `rid` in sorted order (off the index)."""
+        """The ids just before and just after `rid` in code-point order."""
+        col = 'id COLLATE "C"' if db.postgres else "id"  # not the locale's order
         before = db.value(
-            "SELECT id FROM reminders WHERE id < :id ORDER BY id DESC LIMIT 1",
+            f"SELECT id FROM reminders WHERE {col} < :id ORDER BY {col} DESC LIMIT 1",  # noqa: S608
             {"id": rid},
         )
         after = db.value(
-            "SELECT id FROM reminders WHERE id > :id ORDER BY id LIMIT 1", {"id": rid}
+            f"SELECT id FROM reminders WHERE {col} > :id ORDER BY {col} LIMIT 1",  # noqa: S608
+            {"id": rid},
         )
         return [str(i) for i in (before, after) if i is not None]
 
@@ -718,9 +719,13 @@ class Store:
         return str(value) if value is not None else None
 
 
+_LATER = ("response", "response_at_ms")  # a press in the chat sets these afterwards
+
+
 def _run_values(args: dict[str, Any]) -> dict[str, Any]:
     """The `runs` row from insert_run's arguments."""
-    values = {name: args.get(name) for name in _RUN_COLUMNS}  # a response comes later
+    values = {name: args[name] for name in _RUN_COLUMNS if name not in _LATER}
+    values.update(dict.fromkeys(_LATER))
     values["message_ids"] = _dump(list(args["message_ids"]))
     return values
 

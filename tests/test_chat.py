@@ -511,6 +511,8 @@ def test_a_nag_cut_off_by_a_crash_is_closed_not_resent_as_a_new_delivery(
         clock.advance(60_000)
         (root,) = await asyncio.to_thread(responses.due_nags, ctx.store, clock.now_ms())
         responses.claim_nag(ctx.store, root, clock.now_ms())  # then the "crash"
+        # A second claimer of the same nag (another daemon, a late loop) gets none.
+        assert responses.claim_nag(ctx.store, root, clock.now_ms()) is None
         await firer.recover()
 
     chat_run(ctx, body)

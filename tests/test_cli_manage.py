@@ -366,3 +366,14 @@ def test_list_shows_a_first_screen_and_says_how_to_see_more(
     assert [line.split()[1] for line in every[1:]] == ["h1", "h2", "h3", "off"]
     assert len(run.json("list", "--limit", "1", clock=clock)) == 1
     assert len(run.json("list", "--all", clock=clock)) == 4
+
+
+@pytest.mark.parametrize("last", ["\U0010ffff", "\ud7ff", "9", "z"])
+def test_an_odd_last_character_in_a_reference_is_just_not_found(
+    run: Cli, last: str
+) -> None:
+    """An id prefix is matched by its characters, whatever its last one is (the
+    highest code point, the one before the surrogates) and on either engine."""
+    added = run.json("add", "--every", "1h", "--message", "m", "--to", "42")
+    assert "No reminder with id or name" in run("show", "abc" + last, code=66).stderr
+    assert run.json("show", added["id"][:4])["id"] == added["id"]

@@ -431,3 +431,15 @@ def test_service_unit_keeps_private_tmp_for_a_lasting_home(
     assert "EnvironmentFile=/srv/reminders-home/service.env" in lines
     assert result.stderr == ""
     assert not Path("/srv/reminders-home").exists()
+
+
+def test_config_show_hides_a_database_password(
+    run: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password in database.url is never printed, as TOML or as JSON."""
+    monkeypatch.setenv(
+        "REMINDERS_DATABASE_URL", "postgresql+psycopg://app:s3cretpw@127.0.0.1:9/x"
+    )
+    out = run("config", "show").stdout + run("config", "show", "--json").stdout
+    assert "s3cretpw" not in out
+    assert "postgresql+psycopg://app:***@127.0.0.1:9/x" in out

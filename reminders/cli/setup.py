@@ -13,6 +13,7 @@ from reminders.config import (
     check_chat,
     database_url,
     default_timezone,
+    hide_password,
     mask,
     new_webhook_secret,
     render_example,
@@ -35,10 +36,11 @@ def config_show(runtime: Runtime, as_json: bool) -> None:
     settings = runtime.settings.model_copy(deep=True)
     settings.telegram.bot_token = mask(bot_token(settings))
     settings.delivery.webhook_secret = mask(settings.delivery.webhook_secret)
+    settings.database.url = hide_password(settings.database.url)
     data = settings.model_dump()
     data["paths"] = {
         "config": str(runtime.paths.config),
-        "database": database_url(runtime.settings, runtime.paths),
+        "database": hide_password(database_url(runtime.settings, runtime.paths)),
         "timezone": default_timezone(runtime.settings),
     }
     if as_json:

@@ -181,6 +181,25 @@ class Daemon:
                 self.proc.wait()
 
 
+def measure_lateness(
+    home: Path, api: FakeBotApi, due: int, url: str = ""
+) -> list[float]:
+    """Add `due` one-shots spread over ~`due`/10 s from 3 s on, wait for them, and
+    return each delivered one's lateness in ms (arrival at the fake Bot API)."""
+    start = now_ms() + 3000
+    times = [start + i * 97 for i in range(due)]
+    add_one_shots(home, times, url=url)
+    deadline = time.monotonic() + 30 + due / 5
+    while len(api.messages()) < due and time.monotonic() < deadline:
+        time.sleep(0.1)
+    arrivals = {int(r.params["chat_id"]): r.wall for r in api.messages()}
+    return [
+        arrivals[500_000 + i] * 1000 - at
+        for i, at in enumerate(times)
+        if 500_000 + i in arrivals
+    ]
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

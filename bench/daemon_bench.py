@@ -15,8 +15,7 @@ from pathlib import Path
 from common import (
     Daemon,
     FakeBotApi,
-    add_one_shots,
-    now_ms,
+    measure_lateness,
     populate_idle,
     summary,
     write_config,
@@ -31,18 +30,7 @@ def lateness_run(size: int, due: int, idle_s: float) -> dict[str, str]:
         daemon = Daemon(home)
         try:
             ready_s = daemon.wait_ready()
-            start = now_ms() + 3000
-            times = [start + i * 97 for i in range(due)]  # spread over ~`due`/10 s
-            add_one_shots(home, times)
-            deadline = time.monotonic() + 30 + due / 5
-            while len(api.messages()) < due and time.monotonic() < deadline:
-                time.sleep(0.1)
-            arrivals = {int(r.params["chat_id"]): r.wall for r in api.messages()}
-            late = [
-                arrivals[500_000 + i] * 1000 - at
-                for i, at in enumerate(times)
-                if 500_000 + i in arrivals
-            ]
+            late = measure_lateness(home, api, due)
             time.sleep(2)
             rss = daemon.rss_mb()
             cpu0 = daemon.cpu_s()

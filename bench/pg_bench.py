@@ -26,7 +26,7 @@ from common import (
     Daemon,
     FakeBotApi,
     PgDatabase,
-    add_one_shots,
+    measure_lateness,
     now_ms,
     populate_idle,
     summary,
@@ -118,18 +118,7 @@ def lateness(url: str, size: int, due: int) -> str:
         daemon = Daemon(home)
         try:
             wait_log(daemon, "leader (epoch" if url else "daemon ready")
-            start = now_ms() + 3000
-            times = [start + i * 97 for i in range(due)]
-            add_one_shots(home, times, url=url)
-            deadline = time.monotonic() + 30 + due / 5
-            while len(api.messages()) < due and time.monotonic() < deadline:
-                time.sleep(0.1)
-            arrivals = {int(r.params["chat_id"]): r.wall for r in api.messages()}
-            late = [
-                arrivals[500_000 + i] * 1000 - at
-                for i, at in enumerate(times)
-                if 500_000 + i in arrivals
-            ]
+            late = measure_lateness(home, api, due, url=url)
         finally:
             daemon.stop()
     return f"{size:,} stored: lateness ms {summary(late)}, delivered {len(late)}/{due}"

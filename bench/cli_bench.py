@@ -96,11 +96,15 @@ def main() -> None:
         python, reminders = venv / "bin" / "python", venv / "bin" / "reminders"
         print(f"installed: {reminders}")
         print(f"installed size without pip/setuptools: {installed_mb(venv):.1f} MB")
-        print(f"{'stored':>7}  {'command':<18} {'cpu x':>6} {'wall x':>7} {'wall s':>7}")
+        print(
+            f"{'stored':>7}  {'command':<18} {'cpu x':>6} {'wall x':>7} {'wall s':>7}"
+        )
         for size in [int(s) for s in args.sizes.split(",")]:
             home = Path(tmp) / f"home-{size}"
             populate_idle(home, size)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+            env = {
+                k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")
+            }
             env.update(REMINDERS_HOME=str(home), REMINDERS_GENERAL_TIMEZONE="UTC")
             env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed package runs
             commands = {
@@ -110,7 +114,9 @@ def main() -> None:
             if size <= 10_000:
                 commands["list --limit 0"] = ["list", "--limit", "0"]
             for label, extra in commands.items():
-                runs = args.runs if label != "list --limit 0" else max(3, args.runs // 3)
+                runs = (
+                    args.runs if label != "list --limit 0" else max(3, args.runs // 3)
+                )
                 cpu, wall, seconds = ratios(python, [str(reminders), *extra], env, runs)
                 print(
                     f"{size:>7,}  {label:<18} {cpu:>6.1f} {wall:>7.1f} {seconds:>7.3f}",

@@ -582,7 +582,7 @@ def daemon_state(ctx: AppContext) -> dict[str, Any]:
     now = ctx.now_ms()
     with ctx.store.read() as conn:
         heartbeat = ctx.store.get_meta(conn, META_HEARTBEAT)
-        pid = ctx.store.get_meta(conn, META_PID)
+        pid_text = ctx.store.get_meta(conn, META_PID)
         counts = ctx.store.counts(conn)
         next_due = ctx.store.next_due_at(conn)
         runs = ctx.store.count_runs_since(conn, now - 86_400_000)
@@ -597,10 +597,10 @@ def daemon_state(ctx: AppContext) -> dict[str, Any]:
         beat_ms = int(heartbeat) if heartbeat else None
         fresh = beat_ms is not None and now - beat_ms < STALE_AFTER_S * 1000
         state = "running" if alive and fresh else ("stale" if alive else "stopped")
-        pid = pid if alive else None
+        pid = int(pid_text) if alive and pid_text else None
     return {
         "daemon": state,
-        "pid": int(pid) if pid else None,
+        "pid": pid,
         "heartbeatMs": beat_ms,
         **cluster,
         "nextRunAtMs": next_due,

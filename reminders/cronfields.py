@@ -30,11 +30,26 @@ FIELDS = (
 _MONTHS = {
     name: number
     for number, name in enumerate(
-        "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), start=1
+        [
+            "JAN",
+            "FEB",
+            "MAR",
+            "APR",
+            "MAY",
+            "JUN",
+            "JUL",
+            "AUG",
+            "SEP",
+            "OCT",
+            "NOV",
+            "DEC",
+        ],
+        start=1,
     )
 }
 _DAYS = {
-    name: number for number, name in enumerate("SUN MON TUE WED THU FRI SAT".split())
+    name: number
+    for number, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])
 }
 _RANGE = re.compile(r"^([0-9A-Za-z]+)-([0-9A-Za-z]+)(?:/([0-9]+))?$")
 _STEP = re.compile(r"^(\*|[0-9A-Za-z]+)/([0-9]+)$")
@@ -72,7 +87,7 @@ def _value(text: str, spec: tuple[str, int, int], upper: bool) -> int | None:
 
 
 def _item(item: str, spec: tuple[str, int, int], expr: str) -> str:
-    name, low, high = spec
+    name = spec[0]
     if match := _RANGE.match(item):
         first = _value(match.group(1), spec, upper=False)
         last = _value(match.group(2), spec, upper=True)

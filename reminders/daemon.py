@@ -340,9 +340,7 @@ class Daemon:
         self.firer = self._make_firer()
         self._start_scheduler()
         loop = asyncio.get_running_loop()
-        self.listener = ChangeListener(
-            self.store.url, lambda: loop.call_soon_threadsafe(self.poke.set)
-        )
+        self.listener = ChangeListener(self.store.url, lambda: self._poke_from(loop))
         self.listener.start()
         ttl_ms = parse_duration(self.ctx.settings.daemon.lease)
         lease = Lease(self.store, holder, ttl_ms)
@@ -359,6 +357,10 @@ class Daemon:
     async def _lead(self, epoch: int) -> None:
         self._spawn(self._take_over(epoch))
 
+    def _poke_from(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake the loop from another thread (the change listener's)."""
+        loop.call_soon_threadsafe(self.poke.set)
+
     async def _take_over(self, epoch: int) -> None:
         """Rebuild the job store from the table, fire, and finish crashed sends."""
         log.info("took the lease (epoch %d): rebuilding the job store", epoch)
@@ -373,7 +375,9 @@ class Daemon:
             self.poke.set()
             if self.leadership.epoch != epoch or self.stop_event.is_set():
                 return
-            stuck = await asyncio.to_thread(self.firer.stuck_runs)
+            firer = self.firer
+            assert firer is not None, "built before the lease is taken"
+            stuck = await asyncio.to_thread(firer.stuck_runs)
             if self.leadership.epoch != epoch or not self.leadership.holds():
                 return  # stepped down while reading: _follow has paused everything
             self.recovering = {run.reminderId for run in stuck}
@@ -383,7 +387,7 @@ class Daemon:
             self.chat.start()  # only the leader polls the bot and sends nags
             log.info("leader (epoch %d): %d reminders scheduled", epoch, count)
             for run in stuck:  # resent beside firing, as at a start
-                self._track(asyncio.create_task(self._recover(self.firer, run)))
+                self._track(asyncio.create_task(self._recover(firer, run)))
         except ReminderError as exc:
             if self.leadership.epoch == epoch:
                 self.elector.step_down(f"take-over failed: {exc}")
@@ -455,7 +459,7 @@ class Daemon:
             seconds=HEARTBEAT_S,
             id="__heartbeat__",
             jobstore="internal",
-            next_run_time=datetime.now(UTC),
+            next_run_time=datetime.fromtimestamp(self.ctx.clock.now_ms() / 1000, UTC),
         )
 
     def _job_engine(self) -> Any:

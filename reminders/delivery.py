@@ -15,7 +15,6 @@ import inspect
 import json
 import logging
 import random
-import time
 import unicodedata
 import warnings
 from collections.abc import Awaitable, Callable
@@ -39,6 +38,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
+from reminders.clock import monotonic
 from reminders.errors import (
     EX_TEMPFAIL,
     EX_UNAVAILABLE,
@@ -435,7 +435,7 @@ class TelegramSender:
 
     async def _start_within_deadline(self) -> None:
         """Start late (Telegram was unreachable at start-up), retrying like a send."""
-        deadline = time.monotonic() + self.deadline_s
+        deadline = monotonic() + self.deadline_s
         delay = 1.0
         while True:
             try:
@@ -450,7 +450,7 @@ class TelegramSender:
                     str(exc), permanent=False, error_class="Environment", text=str(exc)
                 ) from None
             except TransientError as exc:
-                if time.monotonic() + delay > deadline:
+                if monotonic() + delay > deadline:
                     raise DeliveryFailure(
                         str(exc),
                         permanent=False,

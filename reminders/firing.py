@@ -649,10 +649,13 @@ class Firer:
         state.lastError = None if ok else f"{outcome.error_class}: {outcome.error_text}"
         state.consecutiveErrors = 0 if ok else (state.consecutiveErrors or 0) + 1
         state.lastDelivered = outcome.status == "sent"
-        state.lastDeliveryStatus = {
-            "sent": "delivered",
-            "skipped": "not-requested",
-        }.get(outcome.status, "not-delivered")
+        state.lastDeliveryStatus = (
+            "delivered"
+            if outcome.status == "sent"
+            else "not-requested"
+            if outcome.status == "skipped"
+            else "not-delivered"
+        )
         state.lastDeliveryError = None if ok else outcome.error_text
         if outcome.new_chat_id is not None and reminder.delivery is not None:
             reminder.delivery.to = str(outcome.new_chat_id)

@@ -122,7 +122,7 @@ def _loads(text: str, label: str, json5_fallback: bool) -> Any:
             return json5.loads(text)
         except RecursionError:
             raise
-        except Exception:  # noqa: BLE001 - json's message is the clearer one
+        except Exception:  # noqa: S110 - the strict parser's message says more
             pass
     where = (
         f"line {failure.lineno}, column {failure.colno}: {failure.msg}"

@@ -52,10 +52,8 @@ class Source:
     label: str
     jobs: list[RawJob]
     runs_dir: Path | None = None
-    # Rows OpenClaw itself set aside (jobs-quarantine.json): index, id, name, reason.
-    quarantined: list[tuple[int, str | None, str | None, str]] = field(
-        default_factory=list
-    )
+    # Rows OpenClaw itself set aside (jobs-quarantine.json): id, name, reason.
+    quarantined: list[tuple[str | None, str | None, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -142,7 +140,8 @@ def _read_json_store(path: Path, raw: bytes) -> Source:
             states = sidecar["jobs"]
     jobs = []
     for index, row in enumerate(rows):
-        entry = states.get(_job_id(row)) if isinstance(row, dict) else None
+        job_id = _job_id(row) if isinstance(row, dict) else None
+        entry = states.get(job_id) if job_id is not None else None
         state = None
         if isinstance(entry, dict):
             if entry.get("scheduleIdentity") in (None, schedule_identity(row)):
@@ -158,7 +157,7 @@ def _read_json_store(path: Path, raw: bytes) -> Source:
     return Source(str(path), jobs, runs if runs.is_dir() else None, _quarantined(path))
 
 
-def _quarantined(path: Path) -> list[tuple[int, str | None, str | None, str]]:
+def _quarantined(path: Path) -> list[tuple[str | None, str | None, str]]:
     """Rows in the quarantine sidecar, so the report can say they were not imported."""
     quarantine = _sidecar(path, "-quarantine.json")
     if not quarantine.is_file():
@@ -166,13 +165,13 @@ def _quarantined(path: Path) -> list[tuple[int, str | None, str | None, str]]:
     try:
         data = _parse_json(quarantine)
     except ImportFormatError:
-        return [(-1, None, None, f"{quarantine.name} is unreadable")]
+        return [(None, None, f"{quarantine.name} is unreadable")]
     entries = data.get("jobs") if isinstance(data, dict) else None
     found = []
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
-        job = entry.get("job") if isinstance(entry.get("job"), dict) else {}
+        job = entry["job"] if isinstance(entry.get("job"), dict) else {}
         job_id, name = job.get("id"), job.get("name")
         found.append(
             (

@@ -211,6 +211,7 @@ def transaction(local: Any, url: str, opened: list[Any]) -> Iterator[Any]:
     once there, before anything ran, so the caller never sees it."""
     import psycopg
 
+    conn: Any = None
     for attempt in (1, 2):
         conn = getattr(local, "conn", None)
         if conn is None or conn.closed:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from reminders.clock import monotonic
 
 # Sends are timed by the client, arrivals by Telegram; keep a little slack between them.
 MARGIN_S = 0.05
@@ -56,7 +57,7 @@ class _Window:
             return now
         oldest = self.times[0]
         return max(
-            now, (oldest[0] if isinstance(oldest, list) else oldest) + self.period
+            now, float(oldest[0] if isinstance(oldest, list) else oldest) + self.period
         )
 
 
@@ -94,7 +95,7 @@ class RateLimiter:
         self,
         limits: Limits | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self.limits = limits or Limits()
         self._clock = clock

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -622,7 +622,8 @@ class Store:
         marks = ", ".join(f":{c}" for c in _RUN_COLUMNS)
         return int(
             db.value(
-                f"INSERT INTO runs ({names}) VALUES ({marks}) RETURNING id", values
+                f"INSERT INTO runs ({names}) VALUES ({marks}) RETURNING id",  # noqa: S608 - column names are ours
+                values,
             )
         )
 
@@ -643,7 +644,8 @@ class Store:
             values["message_ids"] = _dump(list(values["message_ids"]))
         sets = ", ".join(f"{name} = :{name}" for name in values)
         db.run(
-            f"UPDATE runs SET {sets} WHERE id = :run_id", {**values, "run_id": run_id}
+            f"UPDATE runs SET {sets} WHERE id = :run_id",  # noqa: S608 - names checked above
+            {**values, "run_id": run_id},
         )
 
     def delete_run(self, db: Db, run_id: int) -> None:

@@ -152,7 +152,7 @@ def _cron_next(schedule: CronSchedule, default_tz: str, after_ms: int) -> int | 
         ms = round(moment.timestamp() * 1000)
         if ms <= after_ms or (fixed_hour and _second_pass(moment, zone)):
             continue
-        return ms
+        return int(ms)
     return None
 
 
@@ -167,7 +167,8 @@ def _cron_previous(
         moment = it.get_prev(datetime)
         if fixed_hour and _second_pass(moment, zone):
             continue
-        return round(moment.timestamp() * 1000)
+        slot: int = round(moment.timestamp() * 1000)
+        return slot
     return None
 
 

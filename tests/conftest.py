@@ -64,7 +64,9 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 def pg_admin(sql: str, database: str = "postgres", server: str = PG_SERVER) -> None:
     import psycopg
 
-    with psycopg.connect(f"{server}/{database}", autocommit=True, connect_timeout=3) as c:
+    with psycopg.connect(
+        f"{server}/{database}", autocommit=True, connect_timeout=3
+    ) as c:
         c.execute(sql)  # type: ignore[arg-type]
 
 
@@ -155,13 +157,18 @@ def db_rows(home: Path) -> list[tuple[Any, ...]]:
 
 def store_url(home: Path) -> str:
     """The database URL the test's CLI and daemon use."""
-    return os.environ.get("REMINDERS_DATABASE_URL") or f"sqlite:///{home / 'reminders.db'}"
+    return (
+        os.environ.get("REMINDERS_DATABASE_URL") or f"sqlite:///{home / 'reminders.db'}"
+    )
 
 
 def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
     env.update({"REMINDERS_HOME": str(home), "PYTHONUNBUFFERED": "1"}, **extra)
-    if os.environ.get("REMINDERS_DATABASE_URL") and "REMINDERS_DATABASE_URL" not in extra:
+    if (
+        os.environ.get("REMINDERS_DATABASE_URL")
+        and "REMINDERS_DATABASE_URL" not in extra
+    ):
         env["REMINDERS_DATABASE_URL"] = os.environ["REMINDERS_DATABASE_URL"]
     return env
 

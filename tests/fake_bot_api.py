@@ -379,9 +379,9 @@ def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
         value: Any = values[-1]
         if key in _JSON_FIELDS:
             value = json.loads(value)
-        elif key == "chat_id" and re.fullmatch(r"-?\d+", value):
-            value = int(value)
-        elif key in _INT_FIELDS and re.fullmatch(r"-?\d+", value):
+        elif (key == "chat_id" and re.fullmatch(r"-?\d+", value)) or (
+            key in _INT_FIELDS and re.fullmatch(r"-?\d+", value)
+        ):
             value = int(value)
         params[key] = value
     return params

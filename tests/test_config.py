@@ -53,7 +53,7 @@ def test_bad_values_are_config_errors(home: Path) -> None:
         load_settings(resolve_paths(), environ={})
     assert info.value.exit_code == 78
     (home / "config.toml").write_text('[telegram]\nread_timeout = "slow"\n')
-    with pytest.raises(ConfigError, match="telegram.read_timeout"):
+    with pytest.raises(ConfigError, match=r"telegram\.read_timeout"):
         load_settings(resolve_paths(), environ={})
 
 

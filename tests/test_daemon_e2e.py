@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
@@ -67,7 +68,7 @@ def test_every_second_stays_on_its_grid(setup: Setup) -> None:
         run["scheduledForMs"] for run in setup.runs() if run["status"] == "sent"
     )
     assert all((slot - anchor) % 1000 == 0 for slot in slots)
-    steps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(slots)]
     assert steps[:5] == [1000] * 5, slots
 
 
@@ -290,6 +291,7 @@ def test_burst_to_twenty_chats_draws_no_429(setup: Setup, home: Path) -> None:
     """200 reminders due in the same second to 20 chats all arrive, with no 429s."""
     from reminders.migrate import open_store
     from reminders.schema import Reminder, ms_to_iso
+
     setup.api.enforce_limits = True
     setup.start()
     store = open_store(store_url(home))

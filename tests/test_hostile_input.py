@@ -365,7 +365,7 @@ KEYS = st.sampled_from(
         "failureAlert",
         "after",
         "cooldownMs",
-    ]  # fmt: skip
+    ]
 )
 HOSTILE_JSON = st.recursive(
     st.none() | st.booleans() | ODD_NUMBER | ODD_TEXT,
@@ -411,7 +411,7 @@ JOB_PATHS = st.sampled_from(
         ["delivery", "to"],
         ["delivery", "threadId"],
         ["name"],
-    ]  # fmt: skip
+    ]
 )
 
 

@@ -457,3 +457,18 @@ def test_any_jobs_give_a_report_or_our_error(tmp_path: Path, jobs: list[Any]) ->
     except ImportFormatError:
         return
     assert len(plan.reports) == len(jobs)
+
+
+def test_an_unreadable_quarantine_sidecar_is_reported_not_a_crash(
+    run: Cli, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A quarantine file OpenClaw left half-written is one line in the report; the
+    jobs beside it still import."""
+    store = tmp_path / "jobs.json"
+    store.write_text(SPLIT.read_text())
+    (tmp_path / "jobs-quarantine.json").write_text('{"jobs": [')
+    report = run.json("import", str(store), clock=clock)
+    skipped = [job for job in report["jobs"] if job["action"] == "skipped"]
+    assert len(skipped) == 1
+    assert "jobs-quarantine.json is unreadable" in skipped[0]["reason"]
+    assert sum(job["action"] == "imported" for job in report["jobs"]) == 7

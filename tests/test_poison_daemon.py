@@ -94,7 +94,9 @@ def test_sighup_during_a_send_reloads_without_breaking_it(
     """SIGHUP with a changed delivery section while a send waits for its answer:
     the send finishes as sent, once, and later sends use the new settings."""
     config = home / "config.toml"
-    config.write_text(config.read_text().replace("read_timeout = 2", "read_timeout = 6"))
+    config.write_text(
+        config.read_text().replace("read_timeout = 2", "read_timeout = 6")
+    )
     setup.api.fail_next(slow(3))
     daemon = setup.start()
     added = setup.cli_json("add", "--at", "1s", "--message", "slow one", "--to", "4")

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext

@@ -39,7 +39,7 @@ def test_durations(text: str, ms: int) -> None:
 )
 def test_bad_durations(text: str) -> None:
     """Anything else is a ScheduleError that shows an example."""
-    with pytest.raises(ScheduleError, match="10m|greater than zero"):
+    with pytest.raises(ScheduleError, match=r"10m|greater than zero"):
         parse_duration(text)
 
 

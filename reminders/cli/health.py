@@ -221,7 +221,7 @@ def agenda(ctx: app.AppContext, days: int, limit: int, as_json: bool) -> None:
         if isinstance(reminder.schedule, AtSchedule):
             times = [reminder.state.nextRunAtMs]
         else:
-            times = [reminder.state.nextRunAtMs] + app.upcoming(ctx, reminder, limit)
+            times = [reminder.state.nextRunAtMs, *app.upcoming(ctx, reminder, limit)]
         shown = [ms for ms in sorted(set(times)) if ms <= until][:limit]
         after = app.next_run(reminder, ctx.default_tz, shown[-1]) if shown else None
         if len(shown) == limit and after is not None and after <= until:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -60,7 +61,7 @@ def import_(
     click.echo(render_report(plan, dry_run, runs))
 
 
-def _progress() -> object:
+def _progress() -> Callable[[int, int], None] | None:
     if not sys.stderr.isatty():
         return None
 

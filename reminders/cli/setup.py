@@ -133,7 +133,9 @@ def db_backup(runtime: Runtime, dest: str | None) -> None:
             f"`db backup` copies SQLite files; back up {store.label} with "
             "PostgreSQL's own tools (pg_dump)."
         )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.fromtimestamp(runtime.app.clock.now_ms() / 1000, UTC).strftime(
+        "%Y%m%dT%H%M%SZ"
+    )
     target = Path(dest) if dest else store.path.with_name(f"reminders-{stamp}.db")
     write_backup(store, target)
     click.echo(f"Backed up {store.path} to {target}.")

@@ -13,9 +13,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from reminders.db import sqlite_url  # noqa: E402
 from reminders.migrate import open_store  # noqa: E402
 from reminders.schema import Reminder  # noqa: E402
-from reminders.store import sqlite_url  # noqa: E402
 from tests.fake_bot_api import TOKEN, FakeBotApi  # noqa: E402
 
 
@@ -67,8 +67,7 @@ def populate_idle(home: Path, count: int, url: str = "") -> None:
             slot = _next_daily(created, hour, minute)
             if slot - created < 15 * 60_000:  # keep clear of the measurement window
                 slot += 86_400_000
-            store.save(
-                conn,
+            conn.save(
                 reminder(
                     f"idle {i}",
                     {
@@ -110,7 +109,7 @@ def add_one_shots(
             item = reminder(
                 f"due {i}", {"kind": "at", "at": ms_to_iso(at)}, chat, created, at
             )
-            store.save(conn, item, created)
+            conn.save(item, created)
     store.close()
 
 

@@ -50,22 +50,22 @@ def lateness_run(size: int, due: int, idle_s: float) -> dict[str, str]:
 
 def change_check_cost(size: int, repeats: int = 200) -> float:
     """Median ms of one change check (data_version + rows above a revision)."""
+    from reminders.db import sqlite_url
     from reminders.migrate import open_store
-    from reminders.store import sqlite_url
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         populate_idle(home, size)
         store = open_store(sqlite_url(home / "reminders.db"))
         with store.read() as conn:
-            revision = store.last_revision(conn)
+            revision = conn.last_revision()
         probe = sqlite3.connect(home / "reminders.db")
         samples = []
         for _ in range(repeats):
             t0 = time.perf_counter()
             probe.execute("PRAGMA data_version").fetchone()
             with store.read() as conn:
-                store.changes_since(conn, revision - 1)
+                conn.changes_since(revision - 1)
             samples.append((time.perf_counter() - t0) * 1000)
         samples.sort()
         return samples[len(samples) // 2]

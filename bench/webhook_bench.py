@@ -14,9 +14,9 @@ from pathlib import Path
 
 from common import REPO, Daemon, FakeBotApi, add_one_shots, now_ms, write_config
 
+from reminders.db import sqlite_url
 from reminders.migrate import open_store
 from reminders.schema import Reminder, ms_to_iso
-from reminders.store import sqlite_url
 from tests.fake_webhook import Answer, FakeWebhook, Slow
 
 assert REPO  # common put the repository on sys.path
@@ -39,7 +39,7 @@ def add_webhooks(home: Path, url: str, due: int, count: int) -> None:
                     "state": {"nextRunAtMs": due},
                 }
             )
-            store.save(conn, item, created)
+            conn.save(item, created)
     store.close()
 
 

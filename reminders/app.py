@@ -32,6 +32,7 @@ from reminders.schema import (
 from reminders.store import Store
 from reminders.targets import parse_target, parse_webhook_url
 from reminders.timeparse import MIN_EVERY_MS, parse_at, parse_duration
+from reminders.transaction import Transaction
 
 PAST_TOLERANCE_MS = 60_000
 DEFAULT_NAG_MAX = 8  # re-sends per delivery when --nag-max is not given
@@ -361,22 +362,22 @@ def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
 
 def add(ctx: AppContext, spec: ReminderSpec) -> Reminder:
     reminder = build_reminder(ctx, spec)
-    with ctx.store.write() as conn:
-        ctx.store.save(conn, reminder, ctx.now_ms())
+    with ctx.store.write() as tx:
+        tx.save(reminder, ctx.now_ms())
     return reminder
 
 
-def resolve(ctx: AppContext, ref: str, conn: Any = None) -> Reminder:
+def resolve(ctx: AppContext, ref: str, tx: Transaction | None = None) -> Reminder:
     """A reminder by id, unique id prefix or exact name."""
-    if conn is None:
-        with ctx.store.read() as conn:
-            return resolve(ctx, ref, conn)
+    if tx is None:
+        with ctx.store.read() as tx:
+            return resolve(ctx, ref, tx)
     if not ref.strip():
         raise UsageError(
             "The reminder id is empty. Give an id, a unique id prefix or a name "
             "(`reminders list --all` shows them)."
         )
-    found = ctx.store.find(conn, ref.strip())
+    found = tx.find(ref.strip())
     if not found:
         raise ReminderNotFound(ref)
     if len(found) > 1:
@@ -392,15 +393,15 @@ def short_ids(ctx: AppContext, ids: list[str]) -> dict[str, str]:
     neighbours in sorted order can share its prefix, so a screen costs the same
     at any size."""
     from reminders.render import shortest_prefixes
-    from reminders.store import MIN_ID_PREFIX
+    from reminders.transaction import MIN_ID_PREFIX
 
-    with ctx.store.read() as conn:
+    with ctx.store.read() as tx:
         if len(ids) > 1_000:  # a long listing: one pass over every id is cheaper
-            known = set(ctx.store.ids(conn)) | set(ids)  # some may be gone since
+            known = set(tx.ids()) | set(ids)  # some may be gone since
         else:
             known = set(ids)
             for rid in ids:
-                known.update(ctx.store.id_neighbours(conn, rid))
+                known.update(tx.id_neighbours(rid))
     prefixes = shortest_prefixes(list(known), MIN_ID_PREFIX)
     return {rid: prefixes[rid] for rid in ids}
 
@@ -410,16 +411,16 @@ def show(ctx: AppContext, ref: str) -> Reminder:
 
 
 def list_reminders(ctx: AppContext, *, include_disabled: bool) -> list[Reminder]:
-    with ctx.store.read() as conn:
-        return ctx.store.all(conn, include_disabled=include_disabled)
+    with ctx.store.read() as tx:
+        return tx.all(include_disabled=include_disabled)
 
 
 def list_rows(
     ctx: AppContext, *, include_disabled: bool, limit: int | None
 ) -> tuple[list[dict[str, Any]], int]:
     """Stored rows for a listing, soonest first, and how many there are in all."""
-    with ctx.store.read() as conn:
-        return ctx.store.listing(conn, include_disabled=include_disabled, limit=limit)
+    with ctx.store.read() as tx:
+        return tx.listing(include_disabled=include_disabled, limit=limit)
 
 
 def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
@@ -429,8 +430,8 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             "--to (`reminders edit --help` lists them)."
         )
     now_ms = ctx.now_ms()
-    with ctx.store.write() as conn:
-        current = resolve(ctx, ref, conn)
+    with ctx.store.write() as tx:
+        current = resolve(ctx, ref, tx)
         data = current.model_dump(exclude_none=True)
         schedule_changed = False
         if spec.schedule_flags:
@@ -470,7 +471,7 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
                 updated.state.nextRunAtMs = now_ms
         elif not updated.enabled:
             updated.state.nextRunAtMs = None
-        ctx.store.save(conn, updated, now_ms)
+        tx.save(updated, now_ms)
     return updated
 
 
@@ -525,9 +526,9 @@ def set_enabled(ctx: AppContext, ref: str, enabled: bool) -> Reminder:
 
 
 def remove(ctx: AppContext, ref: str) -> Reminder:
-    with ctx.store.write() as conn:
-        reminder = resolve(ctx, ref, conn)
-        ctx.store.delete(conn, reminder.id, ctx.now_ms())
+    with ctx.store.write() as tx:
+        reminder = resolve(ctx, ref, tx)
+        tx.delete(reminder.id, ctx.now_ms())
     return reminder
 
 
@@ -542,8 +543,8 @@ def run_history(ctx: AppContext, ref: str | None, limit: int) -> list[Run]:
             reminder_id = resolve(ctx, ref).id
         except ReminderNotFound:
             reminder_id, deleted = ref, True
-    with ctx.store.read() as conn:
-        history = ctx.store.runs(conn, reminder_id, limit=limit)
+    with ctx.store.read() as tx:
+        history = tx.runs(reminder_id, limit=limit)
     if deleted and not history:
         raise ReminderNotFound(str(ref))
     return history
@@ -580,13 +581,13 @@ def daemon_state(ctx: AppContext) -> dict[str, Any]:
     from reminders.daemon import META_HEARTBEAT, META_PID, STALE_AFTER_S, daemon_alive
 
     now = ctx.now_ms()
-    with ctx.store.read() as conn:
-        heartbeat = ctx.store.get_meta(conn, META_HEARTBEAT)
-        pid_text = ctx.store.get_meta(conn, META_PID)
-        counts = ctx.store.counts(conn)
-        next_due = ctx.store.next_due_at(conn)
-        runs = ctx.store.count_runs_since(conn, now - 86_400_000)
-        recent = [r for r in ctx.store.runs(conn, limit=200) if r.status == "failed"]
+    with ctx.store.read() as tx:
+        heartbeat = tx.get_meta(META_HEARTBEAT)
+        pid_text = tx.get_meta(META_PID)
+        counts = tx.counts()
+        next_due = tx.next_due_at()
+        runs = tx.count_runs_since(now - 86_400_000)
+        recent = [r for r in tx.runs(limit=200) if r.status == "failed"]
     cluster: dict[str, Any] = {}
     if ctx.store.postgres:  # several daemons: the lease says who runs
         from reminders.lease import daemons_summary

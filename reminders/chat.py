@@ -384,7 +384,7 @@ class ChatService:
             outcome |= {"attempts": len(result.attempts)}
         outcome["attempts"] = max(outcome["attempts"], 1)
         with store.write() as db:
-            store.update_run(db, run.id, finished_at_ms=now, **outcome)
+            db.update_run(run.id, finished_at_ms=now, **outcome)
             if result is None or root is None:
                 return
             prompt = responses.nag_prompt(

@@ -231,7 +231,7 @@ class Handlers:
             raise StalePress(NOT_OURS) from None
         with self.ctx.store.read() as db:
             prompt = responses.get_prompt(db, run_id)
-            run = self.ctx.store.get_run(db, run_id) if prompt is None else None
+            run = db.get_run(run_id) if prompt is None else None
         if run is not None and run.status == "sending":
             raise _Unsettled
         if (

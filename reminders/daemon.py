@@ -28,6 +28,7 @@ from reminders import sdnotify, triggers
 from reminders.app import AppContext, anchor_of
 from reminders.clock import monotonic
 from reminders.config import bot_token, check_chat, database_url, load_settings
+from reminders.db import db_error, translate_db_errors
 from reminders.errors import (
     EX_CONFIG,
     ConfigError,
@@ -41,7 +42,6 @@ from reminders.errors import (
 from reminders.files import daemon_lock_path, lock_held, private_lock
 from reminders.firing import Firer, make_firer
 from reminders.schema import Reminder
-from reminders.store import db_error, translate_db_errors
 from reminders.timeparse import parse_duration
 
 log = logging.getLogger("reminders.daemon")
@@ -466,7 +466,7 @@ class Daemon:
         """The job store's database: ours on SQLite, a local cache file otherwise."""
         if not self.store.postgres:
             return self.store.engine
-        from reminders.store import make_engine, sqlite_url
+        from reminders.db import make_engine, sqlite_url
 
         path = self.ctx.paths.data_dir / JOB_CACHE
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -745,13 +745,13 @@ class Daemon:
     # -- database work, run in a thread ------------------------------------------
 
     def _enabled_page(self, after_id: str) -> list[JobSpec]:
-        with self.store.read() as conn:
-            rows = self.store.schedule_page(conn, after_id, RECONCILE_PAGE)
+        with self.store.read() as tx:
+            rows = tx.schedule_page(after_id, RECONCILE_PAGE)
         return [JobSpec.from_row(row) for row in rows]
 
     def _last_revision(self) -> int:
-        with self.store.read() as conn:
-            return self.store.last_revision(conn)
+        with self.store.read() as tx:
+            return tx.last_revision()
 
     def _data_changed(self) -> bool:
         """PRAGMA data_version on a private connection: O(1), whatever the table size."""
@@ -772,18 +772,18 @@ class Daemon:
     def _changed_reminders(
         self, extra: set[str]
     ) -> tuple[int, list[str], dict[str, Reminder]]:
-        with self.store.read() as conn:
-            changes = self.store.changes_since(conn, self.revision)
+        with self.store.read() as tx:
+            changes = tx.changes_since(self.revision)
             ids = list(dict.fromkeys([c.reminder_id for c in changes] + sorted(extra)))
             revision = changes[-1].revision if changes else self.revision
-            return revision, ids, self.store.get_many(conn, ids)
+            return revision, ids, tx.get_many(ids)
 
     def _write_meta_start(self) -> None:
         now = self.ctx.now_ms()
-        with self.store.write() as conn:
-            self.store.set_meta(conn, META_PID, str(os.getpid()))
-            self.store.set_meta(conn, META_STARTED, str(now))
-            self.store.set_meta(conn, META_HEARTBEAT, str(now))
+        with self.store.write() as tx:
+            tx.set_meta(META_PID, str(os.getpid()))
+            tx.set_meta(META_STARTED, str(now))
+            tx.set_meta(META_HEARTBEAT, str(now))
 
     def _checkpoint(self) -> None:
         if self.store.path is not None:
@@ -797,14 +797,14 @@ class Daemon:
         now = self.ctx.now_ms()
         if self.leadership is not None:  # the lease renewal is the heartbeat here
             if self.leadership.holds() and now - self.last_prune_ms > PRUNE_EVERY_MS:
-                with self.store.write() as conn:
-                    self.store.prune_changes(conn, now - 86_400_000)
+                with self.store.write() as tx:
+                    tx.prune_changes(now - 86_400_000)
                 self.last_prune_ms = now
             return
-        with self.store.write() as conn:
-            self.store.set_meta(conn, META_HEARTBEAT, str(now))
+        with self.store.write() as tx:
+            tx.set_meta(META_HEARTBEAT, str(now))
             if now - self.last_prune_ms > PRUNE_EVERY_MS:
-                self.store.prune_changes(conn, now - 86_400_000)
+                tx.prune_changes(now - 86_400_000)
                 self.last_prune_ms = now
 
 
@@ -861,8 +861,8 @@ def _open_store(ctx: AppContext) -> None:
 
 
 def _meta(ctx: AppContext, key: str) -> str | None:
-    with ctx.store.read() as conn:
-        return ctx.store.get_meta(conn, key)
+    with ctx.store.read() as tx:
+        return tx.get_meta(key)
 
 
 def daemon_alive(ctx: AppContext) -> bool:

@@ -29,6 +29,7 @@ from reminders.schema import AtSchedule, FailureAlert, Reminder, Run
 from reminders.store import Store
 from reminders.targets import parse_target
 from reminders.timeparse import format_duration
+from reminders.transaction import Transaction
 from reminders.webhook import WebhookSender, make_webhook_sender
 
 if TYPE_CHECKING:
@@ -228,8 +229,8 @@ class Firer:
         if self.stopping:  # queued before the stop: leave it for the next start
             return None
         fence = self.leadership.fence() if self.leadership is not None else None
-        with self.store.write() as conn:
-            reminder = self.store.get(conn, reminder_id)
+        with self.store.write() as tx:
+            reminder = tx.get(reminder_id)
             if reminder is None:
                 return None
             plan = plan_fire(
@@ -238,8 +239,7 @@ class Firer:
             if plan is None:
                 return None
             if plan.missed_slot is not None:
-                self.store.insert_run(
-                    conn,
+                tx.insert_run(
                     reminder_id=reminder.id,
                     reminder_name=reminder.name,
                     scheduled_for_ms=plan.missed_slot,
@@ -252,10 +252,9 @@ class Firer:
                 log.warning("%s (%s): %s", reminder.name, reminder.id, plan.missed_note)
             if plan.slot is None:
                 reminder.state.nextRunAtMs = next_run(reminder, self.default_tz, now)
-                self.store.save(conn, reminder, now)
+                tx.save(reminder, now)
                 return None
-            run_id = self.store.insert_run(
-                conn,
+            run_id = tx.insert_run(
                 reminder_id=reminder.id,
                 reminder_name=reminder.name,
                 scheduled_for_ms=plan.slot,
@@ -272,11 +271,11 @@ class Firer:
                         reminder.state.lastRunAtMs or 0, plan.slot
                     )
                 reminder.state.nextRunAtMs = next_run(reminder, self.default_tz, now)
-                self.store.save(conn, reminder, now)
+                tx.save(reminder, now)
                 return None
             reminder.state.runningAtMs = now
-            self.store.save(conn, reminder, now)
-            run = self.store.get_run(conn, run_id)
+            tx.save(reminder, now)
+            run = tx.get_run(run_id)
             assert run is not None
             return reminder, run
 
@@ -287,9 +286,8 @@ class Firer:
         now = self.clock.now_ms()
 
         def claim() -> Run:
-            with self.store.write() as conn:
-                run_id = self.store.insert_run_at_free_slot(
-                    conn,
+            with self.store.write() as tx:
+                run_id = tx.insert_run_at_free_slot(
                     reminder_id=reminder.id,
                     reminder_name=reminder.name,
                     scheduled_for_ms=now,
@@ -297,7 +295,7 @@ class Firer:
                     trigger="manual",
                     started_at_ms=now,
                 )
-                run = self.store.get_run(conn, run_id)
+                run = tx.get_run(run_id)
                 assert run is not None
                 return run
 
@@ -359,26 +357,24 @@ class Firer:
         return await self._deliver(reminder, run, advance=advance, resent=True)
 
     def _mark_resending(self, run_id: int) -> None:
-        with self.store.write() as conn:
-            self.store.update_run(
-                conn,
+        with self.store.write() as tx:
+            tx.update_run(
                 run_id,
                 error_class=RESENDING,
                 error_text="being resent after the daemon stopped mid-send",
             )
 
     def stuck_runs(self) -> list[Run]:
-        with self.store.read() as conn:
-            return self.store.runs_with_status(conn, "sending")
+        with self.store.read() as tx:
+            return tx.runs_with_status("sending")
 
     def _load(self, reminder_id: str) -> Reminder | None:
-        with self.store.read() as conn:
-            return self.store.get(conn, reminder_id)
+        with self.store.read() as tx:
+            return tx.get(reminder_id)
 
     def _close_run(self, run: Run, error_class: str, why: str) -> None:
-        with self.store.write() as conn:
-            self.store.update_run(
-                conn,
+        with self.store.write() as tx:
+            tx.update_run(
                 run.id,
                 status="failed",
                 finished_at_ms=self.clock.now_ms(),
@@ -394,14 +390,12 @@ class Firer:
         runs, self.released = self.released, []
         if not runs:
             return 0
-        with self.store.write() as conn:
+        with self.store.write() as tx:
             for run, resent in runs:
                 if resent:
-                    self.store.update_run(
-                        conn, run.id, error_class=None, error_text=None
-                    )
+                    tx.update_run(run.id, error_class=None, error_text=None)
                 else:
-                    self.store.delete_run(conn, run.id)
+                    tx.delete_run(run.id)
         return len(runs)
 
     # -- delivery --------------------------------------------------------------
@@ -595,22 +589,21 @@ class Firer:
         values: dict[str, Any] = {"message_ids": ids}
         if len(ids) == 1:  # the first message reached Telegram: delivered
             values["delivered_at_ms"] = self.clock.now_ms()
-        with self.store.write() as conn:
-            self.store.update_run(conn, run_id, **values)
+        with self.store.write() as tx:
+            tx.update_run(run_id, **values)
 
     def _finish(
         self, reminder: Reminder, run: Run, outcome: Outcome, advance: bool
     ) -> tuple[Run, tuple[str, str] | None]:
         """Record the outcome; returns the run and an alert (chat, text) to send."""
         now = self.clock.now_ms()
-        with self.store.write() as conn:
+        with self.store.write() as tx:
             delivered = {}
             if outcome.status == "sent" and run.deliveredAtMs is None:
-                recorded = self.store.get_run(conn, run.id)
+                recorded = tx.get_run(run.id)
                 if recorded is None or recorded.deliveredAtMs is None:
                     delivered = {"delivered_at_ms": now}
-            self.store.update_run(
-                conn,
+            tx.update_run(
                 run.id,
                 **delivered,
                 status=outcome.status,
@@ -621,18 +614,18 @@ class Firer:
                 attempts=max(outcome.attempts, 1),
                 note=outcome.note,
             )
-            current = self.store.get(conn, reminder.id)
+            current = tx.get(reminder.id)
             alert = None
             if current is not None:
-                alert = self._apply_outcome(conn, current, run, outcome, advance, now)
-            done = self.store.get_run(conn, run.id)
+                alert = self._apply_outcome(tx, current, run, outcome, advance, now)
+            done = tx.get_run(run.id)
         assert done is not None
         self._log(reminder, done)
         return done, alert
 
     def _apply_outcome(
         self,
-        conn: Any,
+        tx: Transaction,
         reminder: Reminder,
         run: Run,
         outcome: Outcome,
@@ -667,7 +660,7 @@ class Firer:
         if advance:
             if isinstance(reminder.schedule, AtSchedule):
                 if ok and reminder.deleteAfterRun:
-                    self.store.delete(conn, reminder.id, now)
+                    tx.delete(reminder.id, now)
                     return None
                 reminder.enabled = False
                 state.nextRunAtMs = None
@@ -679,7 +672,7 @@ class Firer:
                 edited = reminder.updatedAtMs > (run.startedAtMs or now)
                 after = now if edited else run.scheduledForMs
                 state.nextRunAtMs = next_run(reminder, self.default_tz, after)
-        self.store.save(conn, reminder, now)
+        tx.save(reminder, now)
         return alert
 
     @staticmethod

@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from reminders.clock import monotonic
+from reminders.db import Db
 from reminders.errors import ReminderError, TransientError
 from reminders.pg import NOW_MS
-from reminders.store import Db, Store
+from reminders.store import Store
 
 log = logging.getLogger("reminders.daemon")
 

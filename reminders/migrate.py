@@ -11,9 +11,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reminders.db import connect_sqlite, translate_db_errors
 from reminders.errors import StoreError
 from reminders.files import create_private, daemon_lock_path, lock_held, private_lock
-from reminders.store import HEAD_REVISION, Store, connect_sqlite, translate_db_errors
+from reminders.store import HEAD_REVISION, Store
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -15,8 +15,9 @@ from reminders.app import AppContext, ReminderSpec
 from reminders.errors import ReminderNotFound, ValidationError
 from reminders.render import instant
 from reminders.schema import Reminder, Run
-from reminders.store import Db, Store
+from reminders.store import Store
 from reminders.targets import Target, parse_target
+from reminders.transaction import Transaction
 
 _PROMPT_COLUMNS = (
     "run_id", "root_run_id", "reminder_id", "reminder_name", "chat_id", "thread_id",
@@ -64,23 +65,25 @@ def _prompt(row: dict[str, Any] | None) -> Prompt | None:
 # -- prompts --------------------------------------------------------------------
 
 
-def save_prompt(db: Db, prompt: Prompt) -> None:
+def save_prompt(tx: Transaction, prompt: Prompt) -> None:
     """Record a prompt; a run resent after a crash replaces its earlier message."""
-    db.run("DELETE FROM chat_prompts WHERE run_id = :id", {"id": prompt.run_id})
+    tx.run("DELETE FROM chat_prompts WHERE run_id = :id", {"id": prompt.run_id})
     names = ", ".join(_PROMPT_COLUMNS)
     marks = ", ".join(f":{name}" for name in _PROMPT_COLUMNS)
-    db.run(f"INSERT INTO chat_prompts ({names}) VALUES ({marks})", _row(prompt))  # noqa: S608
+    tx.run(f"INSERT INTO chat_prompts ({names}) VALUES ({marks})", _row(prompt))  # noqa: S608
 
 
-def get_prompt(db: Db, run_id: int) -> Prompt | None:
+def get_prompt(tx: Transaction, run_id: int) -> Prompt | None:
     return _prompt(
-        db.one("SELECT * FROM chat_prompts WHERE run_id = :id", {"id": run_id})
+        tx.one("SELECT * FROM chat_prompts WHERE run_id = :id", {"id": run_id})
     )
 
 
-def prompt_for_message(db: Db, chat_id: int | str, message_id: int) -> Prompt | None:
+def prompt_for_message(
+    tx: Transaction, chat_id: int | str, message_id: int
+) -> Prompt | None:
     return _prompt(
-        db.one(
+        tx.one(
             "SELECT * FROM chat_prompts WHERE chat_id = :chat AND message_id = :mid",
             {"chat": str(chat_id), "mid": message_id},
         )
@@ -130,8 +133,8 @@ def nag_prompt(
 
 
 def due_nags(store: Store, now_ms: int) -> list[Prompt]:
-    with store.read() as db:
-        rows = db.rows(
+    with store.read() as tx:
+        rows = tx.rows(
             "SELECT * FROM chat_prompts WHERE next_nag_at_ms <= :now "
             "AND answered_at_ms IS NULL ORDER BY next_nag_at_ms LIMIT 50",
             {"now": now_ms},
@@ -140,8 +143,8 @@ def due_nags(store: Store, now_ms: int) -> list[Prompt]:
 
 
 def next_nag_at(store: Store) -> int | None:
-    with store.read() as db:
-        value = db.value(
+    with store.read() as tx:
+        value = tx.value(
             "SELECT min(next_nag_at_ms) FROM chat_prompts "
             "WHERE answered_at_ms IS NULL AND next_nag_at_ms IS NOT NULL"
         )
@@ -150,8 +153,8 @@ def next_nag_at(store: Store) -> int | None:
 
 def postpone_nag(store: Store, root: Prompt, until_ms: int) -> None:
     """Quiet hours: the next nag waits until they end."""
-    with store.write() as db:
-        db.run(
+    with store.write() as tx:
+        tx.run(
             "UPDATE chat_prompts SET next_nag_at_ms = :at WHERE run_id = :id",
             {"at": until_ms, "id": root.run_id},
         )
@@ -160,8 +163,8 @@ def postpone_nag(store: Store, root: Prompt, until_ms: int) -> None:
 def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
     """Count one nag off the chain and claim its run (`sending`), or None when the
     chain was answered or moved meanwhile."""
-    with store.write() as db:
-        current = get_prompt(db, root.run_id)
+    with store.write() as tx:
+        current = get_prompt(tx, root.run_id)
         if (
             current is None
             or current.answered_at_ms is not None
@@ -171,7 +174,7 @@ def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
             return None
         left = (current.nags_left or 1) - 1
         every = current.nag_every_ms or 0
-        taken = db.run(
+        taken = tx.run(
             "UPDATE chat_prompts SET nags_left = :left, next_nag_at_ms = :next "
             "WHERE run_id = :id AND next_nag_at_ms = :seen AND answered_at_ms IS NULL",
             {
@@ -183,8 +186,7 @@ def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
         )
         if taken != 1:
             return None  # another claimer (or a press) got there first
-        run_id = store.insert_run_at_free_slot(
-            db,
+        run_id = tx.insert_run_at_free_slot(
             reminder_id=current.reminder_id,
             reminder_name=current.reminder_name,
             scheduled_for_ms=current.next_nag_at_ms,
@@ -192,46 +194,46 @@ def claim_nag(store: Store, root: Prompt, now_ms: int) -> Run | None:
             trigger="nag",
             started_at_ms=now_ms,
         )
-        return store.get_run(db, run_id)
+        return tx.get_run(run_id)
 
 
 # -- use-cases ------------------------------------------------------------------
 
 
 def _answer_chain(
-    db: Db, store: Store, prompt: Prompt, response: str, now: int
+    tx: Transaction, store: Store, prompt: Prompt, response: str, now: int
 ) -> None:
     """Record the press on its run and stop the chain's nags; StalePress if done."""
-    current = get_prompt(db, prompt.run_id)
-    root = get_prompt(db, prompt.root_run_id)
+    current = get_prompt(tx, prompt.run_id)
+    root = get_prompt(tx, prompt.root_run_id)
     if (
         current is None
         or current.answered_at_ms is not None
         or (root is not None and root.answered_at_ms is not None)
     ):
         raise StalePress("This reminder was already answered.")
-    db.run(
+    tx.run(
         "UPDATE chat_prompts SET answered_at_ms = :now, next_nag_at_ms = NULL "
         "WHERE root_run_id = :root",
         {"now": now, "root": prompt.root_run_id},
     )
-    store.update_run(db, prompt.run_id, response=response, response_at_ms=now)
+    tx.update_run(prompt.run_id, response=response, response_at_ms=now)
 
 
 def mark_done(ctx: AppContext, prompt: Prompt, zone: str) -> str:
     """Done: recorded on the run; the reminder nags no more. Returns the note."""
     now = ctx.now_ms()
-    with ctx.store.write() as db:
-        _answer_chain(db, ctx.store, prompt, "done", now)
+    with ctx.store.write() as tx:
+        _answer_chain(tx, ctx.store, prompt, "done", now)
     return f"Done {short_time(now, zone, now)}"
 
 
 def snooze(ctx: AppContext, prompt: Prompt, choice: str, zone: str) -> Reminder:
     """A one-shot follow-up with the same text and target at `choice` (--at's
     grammar, read in `zone`). The reminder that was delivered is left as it is."""
-    with ctx.store.read() as db:
-        current = get_prompt(db, prompt.run_id)
-        original = ctx.store.get(db, prompt.reminder_id)
+    with ctx.store.read() as tx:
+        current = get_prompt(tx, prompt.run_id)
+        original = tx.get(prompt.reminder_id)
     if current is None or current.answered_at_ms is not None:
         raise StalePress("This reminder was already answered.")
     extra: dict[str, Any] = {}
@@ -250,9 +252,9 @@ def snooze(ctx: AppContext, prompt: Prompt, choice: str, zone: str) -> Reminder:
     follow_up = app.build_reminder(ctx, spec)
     at = follow_up.state.nextRunAtMs or 0
     now = ctx.now_ms()
-    with ctx.store.write() as db:
-        _answer_chain(db, ctx.store, prompt, f"snoozed until {instant(at, zone)}", now)
-        ctx.store.save(db, follow_up, now)
+    with ctx.store.write() as tx:
+        _answer_chain(tx, ctx.store, prompt, f"snoozed until {instant(at, zone)}", now)
+        tx.save(follow_up, now)
     return follow_up
 
 
@@ -274,11 +276,11 @@ def reminders_for_chat(ctx: AppContext, chat_id: int) -> list[Reminder]:
 
 def cancel_in_chat(ctx: AppContext, ref: str, chat_id: int) -> Reminder:
     """Delete a reminder of this chat; another chat's reminders are not found here."""
-    with ctx.store.write() as db:
-        reminder = app.resolve(ctx, ref, db)
+    with ctx.store.write() as tx:
+        reminder = app.resolve(ctx, ref, tx)
         if not delivered_to(reminder, chat_id):
             raise ReminderNotFound(ref)
-        ctx.store.delete(db, reminder.id, ctx.now_ms())
+        tx.delete(reminder.id, ctx.now_ms())
     return reminder
 
 
@@ -288,14 +290,14 @@ def _zone_key(chat_id: int | str) -> str:
 
 def chat_zone(ctx: AppContext, chat_id: int | str) -> str:
     """The zone a chat set with /tz, else the configured one."""
-    with ctx.store.read() as db:
-        return ctx.store.get_meta(db, _zone_key(chat_id)) or ctx.default_tz
+    with ctx.store.read() as tx:
+        return tx.get_meta(_zone_key(chat_id)) or ctx.default_tz
 
 
 def set_chat_zone(ctx: AppContext, chat_id: int | str, zone: str) -> str:
     key = triggers.validate_tz(zone.strip()).key
-    with ctx.store.write() as db:
-        ctx.store.set_meta(db, _zone_key(chat_id), key)
+    with ctx.store.write() as tx:
+        tx.set_meta(_zone_key(chat_id), key)
     return key
 
 

@@ -62,7 +62,7 @@ def plan_import(
     plan = ImportPlan(source.label)
     jobs = [normalise(raw.data, raw.index) for raw in source.jobs]
     with ctx.store.read() as db:
-        existing = ctx.store.get_many(db, [job["id"] for job in jobs])
+        existing = db.get_many([job["id"] for job in jobs])
     seen: set[str] = set()
     for number, (raw, job) in enumerate(zip(source.jobs, jobs, strict=True)):
         if progress:
@@ -182,9 +182,9 @@ def apply_import(ctx: AppContext, plan: ImportPlan) -> int:
     added = 0
     with ctx.store.write() as db:
         for reminder in plan.writes:
-            ctx.store.save(db, reminder, now)
+            db.save(reminder, now)
         for run in plan.runs:
-            added += ctx.store.insert_run(db, **run) is not None
+            added += db.insert_run(**run) is not None
     return added
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from reminders.clock import FakeClock
 from reminders.config import Settings
+from reminders.db import sqlite_url
 from reminders.delivery import make_sender
 from reminders.firing import make_firer
 from reminders.migrate import open_store
 from reminders.schema import Reminder
-from reminders.store import sqlite_url
 from tests.fake_bot_api import TOKEN, FakeBotApi
 
 T0 = 1795514400000
@@ -33,7 +33,7 @@ def test_alert_after_three_failures_then_cooldown(tmp_path: Path) -> None:
         }
     )
     with store.write() as db:
-        store.save(db, reminder, T0)
+        db.save(reminder, T0)
     with FakeBotApi() as api:
         api.unknown_chats.add(404)
         settings = Settings.model_validate(

@@ -84,7 +84,7 @@ def add(ctx: AppContext, **fields: Any) -> Any:
 
 def runs(ctx: AppContext) -> list[Any]:
     with ctx.store.read() as db:
-        return ctx.store.runs(db)
+        return db.runs()
 
 
 @pytest.fixture
@@ -581,7 +581,7 @@ def test_a_run_resent_after_a_crash_moves_its_buttons_to_the_new_message(
     async def body(service: ChatService, firer: Any) -> None:
         fired = await firer.fire(reminder.id)
         with ctx.store.write() as db:  # as if the daemon died before recording it
-            ctx.store.update_run(db, fired.id, status="sending", message_ids=[])
+            db.update_run(fired.id, status="sending", message_ids=[])
         (resent,) = await firer.recover()
         telegram.press(USER, USER, resent.messageIds[-1], f"d:{fired.id}")
         await until(lambda: telegram.calls("editMessageText"))

@@ -120,11 +120,11 @@ def test_enable_says_why_a_sent_one_shot_has_no_next_fire(
     )  # fmt: skip
     runtime = Runtime(clock=clock)
     with runtime.app.store.write() as conn:
-        reminder = runtime.app.store.get(conn, added["id"])
+        reminder = conn.get(added["id"])
         assert reminder is not None
         reminder.state.lastRunAtMs = clock.now_ms() + 20 * MINUTE
         reminder.state.lastRunStatus = "ok"
-        runtime.app.store.save(conn, reminder, clock.now_ms())
+        conn.save(reminder, clock.now_ms())
     runtime.close()
     result = run("enable", "Tea", clock=clock)
     assert "next: none: this one-shot has already run" in result.stdout

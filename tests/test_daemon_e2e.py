@@ -299,8 +299,7 @@ def test_burst_to_twenty_chats_draws_no_429(setup: Setup, home: Path) -> None:
     due = now + 2000
     with store.write() as db:
         for i in range(200):
-            store.save(
-                db,
+            db.save(
                 Reminder.model_validate(
                     {
                         "id": f"burst-{i:03d}",

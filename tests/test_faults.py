@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reminders.db import sqlite_url
 from reminders.migrate import open_store
 from reminders.schema import Reminder, ms_to_iso
-from reminders.store import sqlite_url
 from tests.conftest import Cli, Setup, db_rows, reminders_cmd, wait_until
 
 pytestmark = pytest.mark.faults
@@ -38,8 +38,7 @@ def add_one_shots(home: Path, times: list[int], chat_base: int) -> list[str]:
         for i, at in enumerate(times):
             text = f"fault {chat_base + i}"
             texts.append(text)
-            store.save(
-                db,
+            db.save(
                 Reminder.model_validate(
                     {
                         "id": f"f-{chat_base + i}",

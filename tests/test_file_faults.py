@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
+from reminders.db import sqlite_url
 from reminders.migrate import open_store
 from reminders.service import ServiceSpec, render_systemd
-from reminders.store import sqlite_url
 from tests.conftest import Cli, Setup, reminders_cmd, wait_until
 from tests.fake_bot_api import TOKEN, FakeBotApi, slow
 from tests.test_faults import add_one_shots, final_runs
@@ -201,9 +201,7 @@ def test_exit_codes_match_the_unit_restart_policy(setup: Setup, home: Path) -> N
     added = setup.cli_json("add", "--every", "1h", "--message", "m", "--to", "1")
     store = open_store(sqlite_url(home / "reminders.db"))
     with store.write() as conn:
-        store.insert_run(
-            conn, reminder_id=added["id"], scheduled_for_ms=1, status="sending"
-        )
+        conn.insert_run(reminder_id=added["id"], scheduled_for_ms=1, status="sending")
     store.close()
     unit = render_systemd(ServiceSpec(executable="/bin/reminders", data_dir=str(home)))
     db = home / "reminders.db"
@@ -309,7 +307,7 @@ def test_database_wal_backups_and_locks_are_private(
     run("db", "backup", str(tmp_path / "copy.db"))
     store = open_store(sqlite_url(home / "reminders.db"))
     with store.write() as db:  # an open writer keeps the WAL and SHM files
-        store.set_meta(db, "probe", "1")
+        db.set_meta("probe", "1")
         files = [
             home / name
             for name in (

@@ -102,8 +102,7 @@ class Fleet:
         with self.store.write() as db:
             for i in range(count):
                 due = first_ms + i * spacing_ms
-                self.store.save(
-                    db,
+                db.save(
                     Reminder.model_validate(
                         {
                             "id": f"due-{i:04d}",

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from reminders.clock import SystemClock
+from reminders.db import sqlite_url
 from reminders.delivery import DeliveryFailure, SendResult, TelegramSender
 from reminders.errors import TransientError
 from reminders.firing import RESENDING, Firer
 from reminders.migrate import open_store
 from reminders.ratelimit import Limits, RateLimiter
 from reminders.schema import Reminder, Run, ms_to_iso
-from reminders.store import Store, sqlite_url
+from reminders.store import Store
 from reminders.targets import parse_target
 from tests.fake_bot_api import POISON, FakeBotApi, poisoned
 
@@ -186,9 +187,8 @@ def stuck_runs(home: Path, count: int, *, error_class: str | None = None) -> Sto
                     "state": {"nextRunAtMs": now, "runningAtMs": now},
                 }
             )
-            store.save(db, reminder, now)
-            store.insert_run(
-                db,
+            db.save(reminder, now)
+            db.insert_run(
                 reminder_id=reminder.id,
                 scheduled_for_ms=now,
                 status="sending",
@@ -214,7 +214,7 @@ def recover(store: Store, api: FakeBotApi, **options: Any) -> list[Run]:
             )
             await asyncio.wait_for(firer.recover(), BOUND_S)
         with store.read() as db:
-            return store.runs(db, limit=100)
+            return db.runs(limit=100)
 
     return asyncio.run(main())
 
@@ -261,7 +261,7 @@ def test_recovery_marks_a_run_before_resending_it(home: Path) -> None:
 
         def spy(params: dict[str, Any]) -> dict[str, Any]:
             with store.read() as db:
-                seen.append(store.runs_with_status(db, "sending")[0].errorClass)
+                seen.append(db.runs_with_status("sending")[0].errorClass)
             return original(params)
 
         api._store = spy  # type: ignore[method-assign]

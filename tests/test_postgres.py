@@ -153,8 +153,8 @@ def test_cli_commands_work_on_postgresql(run: Cli) -> None:
 
 def _claim(store: Store, fence: tuple[str, int], slot: int) -> int | None:
     with store.write() as db:
-        return store.insert_run(
-            db, reminder_id="r", scheduled_for_ms=slot, status="sending", fence=fence
+        return db.insert_run(
+            reminder_id="r", scheduled_for_ms=slot, status="sending", fence=fence
         )
 
 
@@ -250,5 +250,5 @@ def test_revisions_are_seen_in_order_by_a_reader(
     for n in range(3):
         run("add", "--name", f"n{n}", "--at", "1h", "--message", "x", "--to", "1")
     with store.read() as db:
-        revisions = [c.revision for c in store.changes_since(db, 0)]
+        revisions = [c.revision for c in db.changes_since(0)]
     assert revisions == sorted(revisions) and len(revisions) == 3

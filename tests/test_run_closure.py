@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from reminders.clock import SystemClock
+from reminders.db import sqlite_url
 from reminders.errors import StoreBusy
 from reminders.firing import Firer
 from reminders.migrate import open_store
 from reminders.schema import Reminder, Run
-from reminders.store import Store, sqlite_url
+from reminders.store import Store
 from tests.fake_bot_api import FakeBotApi
 from tests.test_poison import BOUND_S, sender_for, stuck_runs
 
@@ -41,7 +42,7 @@ def hourly_due(home: Path) -> tuple[Store, int]:
         }
     )
     with store.write() as db:
-        store.save(db, reminder, slot)
+        db.save(reminder, slot)
     return store, slot
 
 
@@ -65,8 +66,8 @@ def fire(store: Store, api: FakeBotApi) -> tuple[Run | None, Reminder]:
 
     done = asyncio.run(main())
     with store.read() as db:
-        reminder = store.get(db, "hourly")
-        [run] = store.runs(db, "hourly")
+        reminder = db.get("hourly")
+        [run] = db.runs("hourly")
     assert reminder is not None
     assert done is not None and done.status == run.status
     return run, reminder
@@ -126,13 +127,13 @@ def test_recovery_waits_for_a_refused_write_instead_of_leaving_the_run(
     a fire's, and the run ends final once writes work again, resent at most once."""
     import sqlite3
 
-    import reminders.store
+    import reminders.db
 
-    monkeypatch.setattr(reminders.store, "BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(reminders.db, "BUSY_TIMEOUT_MS", 100)
     store = stuck_runs(home, 1)
     if case == "orphan":
         with store.write() as db:
-            store.delete(db, "stuck-0", int(time.time() * 1000))
+            db.delete("stuck-0", int(time.time() * 1000))
     locker = sqlite3.connect(home / "reminders.db", isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")  # another writer holds the database
     faults: list[Exception] = []
@@ -154,7 +155,7 @@ def test_recovery_waits_for_a_refused_write_instead_of_leaving_the_run(
         texts = api.texts()
     locker.close()
     with store.read() as db:
-        [run] = store.runs(db, limit=10)
+        [run] = db.runs(limit=10)
     assert len(faults) == 2 and all(isinstance(f, StoreBusy) for f in faults)
     if case == "orphan":
         assert (run.status, run.errorClass, texts) == ("failed", "Orphaned", [])

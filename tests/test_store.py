@@ -12,8 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from reminders.db import sqlite_url
 from reminders.migrate import alembic_config, open_store
-from reminders.store import HEAD_REVISION, Store, sqlite_url
+from reminders.store import HEAD_REVISION, Store
 from reminders.tables import metadata
 from tests.conftest import Cli, db_rows
 

@@ -81,8 +81,8 @@ def _token(runtime: Runtime) -> str:
 
 def _database(runtime: Runtime) -> str:
     store = runtime.app.store
-    with store.write() as conn:
-        store.set_meta(conn, "doctor.checked_ms", str(runtime.app.now_ms()))
+    with store.write() as tx:
+        tx.set_meta("doctor.checked_ms", str(runtime.app.now_ms()))
     return f"migrated and writable ({store.label})"
 
 
@@ -134,8 +134,8 @@ def _clock(ctx: app.AppContext) -> str:
     now = ctx.now_ms()
     if now < 1_704_067_200_000:  # 2024-01-01
         raise ReminderError("the system clock is before 2024. Set the date (NTP).")
-    with ctx.store.read() as conn:
-        latest = max((r.updatedAtMs for r in ctx.store.all(conn)), default=0)
+    with ctx.store.read() as tx:
+        latest = max((r.updatedAtMs for r in tx.all()), default=0)
     if latest - now > 60_000:
         raise ReminderError(
             "the clock is behind the newest stored change. Check the system time (NTP)."
@@ -147,8 +147,8 @@ def _webhooks(runtime: Runtime) -> str:
     from reminders.targets import webhook_warning
 
     ctx = runtime.app
-    with ctx.store.read() as conn:
-        urls = [r.webhook_url for r in ctx.store.all(conn) if r.webhook_url]
+    with ctx.store.read() as tx:
+        urls = [r.webhook_url for r in tx.all() if r.webhook_url]
     if not urls:
         return "no webhook reminders"
     problems = []

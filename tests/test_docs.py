@@ -38,10 +38,12 @@ def test_readme_gives_the_test_command_ci_runs() -> None:
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()
     assert ".venv/bin/python -m pytest" in readme and ".venv/bin/python -m pytest" in ci
-    assert (
-        "pip install -e '.[test]'" in readme
-        and "pip install --quiet -e '.[test]'" in ci
-    )
+    assert "pip install -e '.[test]'" in readme
+    # CI installs the same test extra, plus the gates it runs first
+    assert "pip install --quiet -e '.[test,lint]'" in ci
+    assert "'.[test,lint]'" in readme
+    for gate in ("ruff check .", "ruff format --check .", "mypy"):
+        assert gate in ci and gate in readme, gate
 
 
 def _blocks(section: str) -> list[str]:

@@ -578,7 +578,7 @@ def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
 def daemon_state(ctx: AppContext) -> dict[str, Any]:
     """Is a daemon running, what fires next, counts, recent failures."""
     from reminders.config import bot_token, mask
-    from reminders.daemon import META_HEARTBEAT, META_PID, STALE_AFTER_S, daemon_alive
+    from reminders.liveness import META_HEARTBEAT, META_PID, STALE_AFTER_S, daemon_alive
 
     now = ctx.now_ms()
     with ctx.store.read() as tx:

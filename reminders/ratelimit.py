@@ -98,7 +98,9 @@ class RateLimiter:
         clock: Callable[[], float] = monotonic,
     ) -> None:
         self.limits = limits or Limits()
-        self._clock = clock
+        # What the senders that share this limiter measure waits and deadlines by.
+        # It must keep the event loop's time, which times the sleeps.
+        self.clock = clock
         self._overall = _Window(*self.limits.overall)
         # Least recently used first.
         self._lanes: OrderedDict[int | str, _Lane] = OrderedDict()
@@ -121,7 +123,7 @@ class RateLimiter:
         """Look at the `count` least recently used lanes: forget the idle ones, send
         the others to the back. Each new lane pays for `count` looks, so lanes never
         outnumber the busy ones by more than _PRUNE_LANES_AT for long."""
-        now = self._clock()
+        now = self.clock()
         for _ in range(min(count, len(self._lanes))):
             key, lane = next(iter(self._lanes.items()))
             idle = lane.users == 0 and lane.paused_until <= now
@@ -159,7 +161,7 @@ class RateLimiter:
             raise Stopped
 
     async def _sleep_until(self, moment: float) -> None:
-        await self.sleep(moment - self._clock())
+        await self.sleep(moment - self.clock())
 
     @contextlib.asynccontextmanager
     async def turn(self, chat_id: int | str) -> AsyncIterator[Turn]:
@@ -173,10 +175,10 @@ class RateLimiter:
             raise Stopped
         lane = self._lane(chat_id)
         lane.users += 1
-        started = self._clock()
+        started = self.clock()
         try:
             async with lane.lock:
-                now = self._clock()
+                now = self.clock()
                 await self._sleep_until(
                     max(lane.paused_until, lane.window.earliest(now))
                 )
@@ -187,22 +189,22 @@ class RateLimiter:
                 # requests bunch up on the way.
                 overall = self._overall
                 gate = overall.times[0] if len(overall.times) == overall.count else None
-                cell = [overall.earliest(self._clock())]
+                cell = [overall.earliest(self.clock())]
                 overall.times.append(cell)
                 await self._sleep_until(cell[0])
-                while gate is not None and self._clock() < gate[0] + overall.period:
+                while gate is not None and self.clock() < gate[0] + overall.period:
                     await self._sleep_until(gate[0] + overall.period)
-                turn = Turn(self._clock() - started)
+                turn = Turn(self.clock() - started)
                 try:
                     yield turn
                 finally:
-                    cell[0] = max(cell[0], self._clock())
+                    cell[0] = max(cell[0], self.clock())
                     if turn.sent:
-                        lane.window.times.append(self._clock())
+                        lane.window.times.append(self.clock())
         finally:
             lane.users -= 1
 
     def pause(self, chat_id: int | str, seconds: float) -> None:
         """Hold every send to `chat_id` for `seconds` (Telegram's retry_after)."""
         lane = self._lane(chat_id)
-        lane.paused_until = max(lane.paused_until, self._clock() + seconds)
+        lane.paused_until = max(lane.paused_until, self.clock() + seconds)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from reminders.clock import SystemClock
-from reminders.delivery import DeliveryFailure, SendResult, TelegramSender
-from reminders.errors import TransientError
+from reminders.delivery import SendResult, TelegramSender
+from reminders.errors import DeliveryFailure, TransientError
 from reminders.firing import RESENDING, Firer
 from reminders.migrate import open_store
 from reminders.ratelimit import Limits, RateLimiter

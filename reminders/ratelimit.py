@@ -12,6 +12,8 @@ Lanes of idle chats are forgotten a couple at a time as new ones are made (the
 least recently used first), so upkeep stays O(1) however many chats a burst
 reaches. close() refuses every turn from then on and wakes every send waiting for
 one (it raises Stopped), so a stopping daemon is not held up by a queue.
+
+Webhooks get a plainer limit, `HostLimiter`: a rate of request starts per host.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from reminders.clock import monotonic
 MARGIN_S = 0.05
 _PRUNE_LANES_AT = 1024
 _PRUNE_STEP = 2  # lanes looked at per new lane, past _PRUNE_LANES_AT
+_PRUNE_HOSTS_AT = 1024
 
 
 class Stopped(Exception):
@@ -208,3 +211,39 @@ class RateLimiter:
         """Hold every send to `chat_id` for `seconds` (Telegram's retry_after)."""
         lane = self._lane(chat_id)
         lane.paused_until = max(lane.paused_until, self.clock() + seconds)
+
+
+# -- webhooks -----------------------------------------------------------------------
+
+
+class HostLimiter:
+    """At most `rate` requests started per second to one host; hosts do not wait
+    for each other, and a slow answer does not hold up the next request."""
+
+    def __init__(self, rate: int = 10, period_s: float = 1.0) -> None:
+        self.rate = rate
+        # Starts are timed here, arrivals by the receiver: keep a little slack.
+        self.period_s = period_s + 0.05
+        self._starts: dict[str, deque[float]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def wait(self, host: str) -> None:
+        loop = asyncio.get_running_loop()
+        if len(self._starts) > _PRUNE_HOSTS_AT:
+            self._prune(loop.time())
+        lock = self._locks.setdefault(host, asyncio.Lock())
+        async with lock:
+            starts = self._starts.setdefault(host, deque(maxlen=self.rate))
+            if len(starts) == self.rate:
+                delay = starts[0] + self.period_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            starts.append(loop.time())
+
+    def _prune(self, now: float) -> None:
+        for host, starts in list(self._starts.items()):
+            lock = self._locks.get(host)
+            idle = not starts or starts[-1] + self.period_s < now
+            if idle and (lock is None or not lock.locked()):
+                self._starts.pop(host, None)
+                self._locks.pop(host, None)

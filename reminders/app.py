@@ -562,15 +562,15 @@ def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
     reminder = resolve(ctx, ref)
 
     async def go() -> Run:
+        # Closed at the end; opened here only for a Telegram reminder (a webhook
+        # reminder needs no bot, and a failure alert opens it when it sends).
         sender: Any = make_sender(ctx.settings)
-        if reminder.webhook_url is None:  # a webhook reminder needs no bot
-            with contextlib.suppress(Unavailable):  # the run records why
-                await sender.start()
-        try:
+        async with contextlib.aclosing(sender):
+            if reminder.webhook_url is None:
+                with contextlib.suppress(Unavailable):  # the run records why
+                    await sender.start()
             firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
             return await firer.run_now(reminder)
-        finally:
-            await sender.close()
 
     return reminder, asyncio.run(go())
 

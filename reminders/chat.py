@@ -26,7 +26,7 @@ from reminders import responses
 from reminders.app import AppContext
 from reminders.clock import monotonic
 from reminders.config import bot_token, check_chat
-from reminders.errors import ReminderError
+from reminders.errors import DeliveryFailure, ReminderError
 from reminders.quiet import QuietHours, parse_quiet_hours
 from reminders.targets import Target
 
@@ -208,7 +208,7 @@ class ChatService:
                 await asyncio.sleep(backoff.next())
                 continue
             except RetryAfter as exc:
-                from reminders.delivery import retry_after_seconds
+                from reminders.telegram_replies import retry_after_seconds
 
                 await asyncio.sleep(retry_after_seconds(exc))
                 continue
@@ -353,8 +353,6 @@ class ChatService:
                 await self._send_nag(root, run)
 
     async def _send_nag(self, root: responses.Prompt, run: Run) -> None:
-        from reminders.delivery import DeliveryFailure
-
         try:
             result = await self.sender.send(
                 root.target,

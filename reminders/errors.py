@@ -63,6 +63,37 @@ class DeliveryError(ReminderError):
     exit_code = EX_UNAVAILABLE
 
 
+class DeliveryFailure(ReminderError):
+    """A message (or some of its parts) could not be delivered.
+
+    `permanent`: retrying will not help (bad chat, blocked, bad token, or an
+    ambiguous send that `on_ambiguous="skip"` will not repeat); exit 69, else 75.
+    `ambiguous`: the last request may have been delivered. `error_class` and `text`
+    go on the run; `attempts` has one line per request; `sent_ids`: the parts this
+    call did deliver.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        error_class: str,
+        text: str,
+        ambiguous: bool = False,
+        attempts: list[str] | None = None,
+        sent_ids: list[int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.ambiguous = ambiguous
+        self.error_class = error_class
+        self.text = text
+        self.attempts = attempts or []
+        self.sent_ids = sent_ids or []
+        self.exit_code = EX_UNAVAILABLE if permanent else EX_TEMPFAIL
+
+
 class Unavailable(ReminderError):
     """A service or optional part this command needs is not there."""
 

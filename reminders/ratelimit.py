@@ -12,6 +12,8 @@ Lanes of idle chats are forgotten a couple at a time as new ones are made (the
 least recently used first), so upkeep stays O(1) however many chats a burst
 reaches. close() refuses every turn from then on and wakes every send waiting for
 one (it raises Stopped), so a stopping daemon is not held up by a queue.
+
+Webhooks get a plainer limit, `HostLimiter`: a rate of request starts per host.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from reminders.clock import monotonic
 MARGIN_S = 0.05
 _PRUNE_LANES_AT = 1024
 _PRUNE_STEP = 2  # lanes looked at per new lane, past _PRUNE_LANES_AT
+_PRUNE_HOSTS_AT = 1024
 
 
 class Stopped(Exception):
@@ -98,7 +101,9 @@ class RateLimiter:
         clock: Callable[[], float] = monotonic,
     ) -> None:
         self.limits = limits or Limits()
-        self._clock = clock
+        # What the senders that share this limiter measure waits and deadlines by.
+        # It must keep the event loop's time, which times the sleeps.
+        self.clock = clock
         self._overall = _Window(*self.limits.overall)
         # Least recently used first.
         self._lanes: OrderedDict[int | str, _Lane] = OrderedDict()
@@ -121,7 +126,7 @@ class RateLimiter:
         """Look at the `count` least recently used lanes: forget the idle ones, send
         the others to the back. Each new lane pays for `count` looks, so lanes never
         outnumber the busy ones by more than _PRUNE_LANES_AT for long."""
-        now = self._clock()
+        now = self.clock()
         for _ in range(min(count, len(self._lanes))):
             key, lane = next(iter(self._lanes.items()))
             idle = lane.users == 0 and lane.paused_until <= now
@@ -159,7 +164,7 @@ class RateLimiter:
             raise Stopped
 
     async def _sleep_until(self, moment: float) -> None:
-        await self.sleep(moment - self._clock())
+        await self.sleep(moment - self.clock())
 
     @contextlib.asynccontextmanager
     async def turn(self, chat_id: int | str) -> AsyncIterator[Turn]:
@@ -173,10 +178,10 @@ class RateLimiter:
             raise Stopped
         lane = self._lane(chat_id)
         lane.users += 1
-        started = self._clock()
+        started = self.clock()
         try:
             async with lane.lock:
-                now = self._clock()
+                now = self.clock()
                 await self._sleep_until(
                     max(lane.paused_until, lane.window.earliest(now))
                 )
@@ -187,22 +192,58 @@ class RateLimiter:
                 # requests bunch up on the way.
                 overall = self._overall
                 gate = overall.times[0] if len(overall.times) == overall.count else None
-                cell = [overall.earliest(self._clock())]
+                cell = [overall.earliest(self.clock())]
                 overall.times.append(cell)
                 await self._sleep_until(cell[0])
-                while gate is not None and self._clock() < gate[0] + overall.period:
+                while gate is not None and self.clock() < gate[0] + overall.period:
                     await self._sleep_until(gate[0] + overall.period)
-                turn = Turn(self._clock() - started)
+                turn = Turn(self.clock() - started)
                 try:
                     yield turn
                 finally:
-                    cell[0] = max(cell[0], self._clock())
+                    cell[0] = max(cell[0], self.clock())
                     if turn.sent:
-                        lane.window.times.append(self._clock())
+                        lane.window.times.append(self.clock())
         finally:
             lane.users -= 1
 
     def pause(self, chat_id: int | str, seconds: float) -> None:
         """Hold every send to `chat_id` for `seconds` (Telegram's retry_after)."""
         lane = self._lane(chat_id)
-        lane.paused_until = max(lane.paused_until, self._clock() + seconds)
+        lane.paused_until = max(lane.paused_until, self.clock() + seconds)
+
+
+# -- webhooks -----------------------------------------------------------------------
+
+
+class HostLimiter:
+    """At most `rate` requests started per second to one host; hosts do not wait
+    for each other, and a slow answer does not hold up the next request."""
+
+    def __init__(self, rate: int = 10, period_s: float = 1.0) -> None:
+        self.rate = rate
+        # Starts are timed here, arrivals by the receiver: keep a little slack.
+        self.period_s = period_s + 0.05
+        self._starts: dict[str, deque[float]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def wait(self, host: str) -> None:
+        loop = asyncio.get_running_loop()
+        if len(self._starts) > _PRUNE_HOSTS_AT:
+            self._prune(loop.time())
+        lock = self._locks.setdefault(host, asyncio.Lock())
+        async with lock:
+            starts = self._starts.setdefault(host, deque(maxlen=self.rate))
+            if len(starts) == self.rate:
+                delay = starts[0] + self.period_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            starts.append(loop.time())
+
+    def _prune(self, now: float) -> None:
+        for host, starts in list(self._starts.items()):
+            lock = self._locks.get(host)
+            idle = not starts or starts[-1] + self.period_s < now
+            if idle and (lock is None or not lock.locked()):
+                self._starts.pop(host, None)
+                self._locks.pop(host, None)

@@ -3,7 +3,8 @@
 A webhook reminder is POSTed as JSON to the URL in `delivery.to`, with the headers
 `webhook-id` (the same for every attempt of one run, so a receiver can drop a
 resend), `webhook-timestamp` (Unix seconds) and, when `delivery.webhook_secret` is
-set, `webhook-signature`: `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`.
+set, `webhook-signature`: `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`
+(all three made in `reminders.webhook_event`).
 
 Outcomes follow the Telegram sender's: a 2xx is sent; 429, 5xx, timeouts and
 connection failures are retried with backoff and jitter within the delivery
@@ -18,111 +19,31 @@ httpx is imported only when a webhook is sent, so the CLI stays quick to start.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
-import json
 import logging
 import random
-import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from reminders.config import decode_secret
-from reminders.errors import ValidationError
-from reminders.schema import ms_to_iso
+from reminders.errors import DeliveryFailure, ValidationError
+from reminders.ratelimit import HostLimiter
+from reminders.retry import Deadline, backoff
 from reminders.targets import parse_webhook_url
+from reminders.webhook_event import event_body, message_id, sign
 
 if TYPE_CHECKING:
     import httpx
 
-    from reminders.delivery import DeliveryFailure
     from reminders.schema import Reminder, Run
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPE = "reminder.fired"
 ERROR_BODY_CHARS = 200
-_NAMESPACE = uuid.UUID("0b7f4d3e-2c6a-4e59-9a1d-8f3b5c7e2d14")
-_BACKOFF_BASE_S = 0.5
-_BACKOFF_CAP_S = 30.0
 _READ_AT_MOST = 4096  # bytes of an answer's body kept, for the error text
-_PRUNE_HOSTS_AT = 1024
 _RETRY_AFTER_CAP_S = 1e9  # past any deadline; keeps "9" * 400 from becoming inf
-
-
-# -- secrets and signatures ---------------------------------------------------------
-
-
-def sign(secret: str, msg_id: str, timestamp_s: int, body: bytes) -> str:
-    """`webhook-signature`: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`."""
-    signed = f"{msg_id}.{timestamp_s}.".encode() + body
-    mac = hmac.new(decode_secret(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(mac).decode()
-
-
-def message_id(reminder_id: str, scheduled_for_ms: int) -> str:
-    """The `webhook-id` of a run: derived from what makes a run unique, so every
-    attempt, and a resend after a crash, carries the same id."""
-    return "msg_" + uuid.uuid5(_NAMESPACE, f"{reminder_id}:{scheduled_for_ms}").hex
-
-
-def event_body(reminder: Reminder, run: Run) -> bytes:
-    """The JSON body: the same bytes for every attempt of one run."""
-    fired = run.startedAtMs if run.startedAtMs is not None else run.scheduledForMs
-    event = {
-        "type": EVENT_TYPE,
-        "timestamp": ms_to_iso(fired),
-        "data": {
-            "id": reminder.id,
-            "name": reminder.name,
-            "text": reminder.text,
-            "scheduledFor": ms_to_iso(run.scheduledForMs),
-            "firedAt": ms_to_iso(fired),
-            "runId": run.id,
-        },
-    }
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-# -- pacing -------------------------------------------------------------------------
-
-
-class HostLimiter:
-    """At most `rate` requests started per second to one host; hosts do not wait
-    for each other, and a slow answer does not hold up the next request."""
-
-    def __init__(self, rate: int = 10, period_s: float = 1.0) -> None:
-        self.rate = rate
-        # Starts are timed here, arrivals by the receiver: keep a little slack.
-        self.period_s = period_s + 0.05
-        self._starts: dict[str, deque[float]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def wait(self, host: str) -> None:
-        loop = asyncio.get_running_loop()
-        if len(self._starts) > _PRUNE_HOSTS_AT:
-            self._prune(loop.time())
-        lock = self._locks.setdefault(host, asyncio.Lock())
-        async with lock:
-            starts = self._starts.setdefault(host, deque(maxlen=self.rate))
-            if len(starts) == self.rate:
-                delay = starts[0] + self.period_s - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            starts.append(loop.time())
-
-    def _prune(self, now: float) -> None:
-        for host, starts in list(self._starts.items()):
-            lock = self._locks.get(host)
-            idle = not starts or starts[-1] + self.period_s < now
-            if idle and (lock is None or not lock.locked()):
-                self._starts.pop(host, None)
-                self._locks.pop(host, None)
 
 
 # -- the sender ---------------------------------------------------------------------
@@ -149,9 +70,9 @@ class _Try:
     """What one delivery has learned so far."""
 
     host: str
+    deadline: Deadline
     attempts: list[str] = field(default_factory=list)
     failures: int = 0
-    first_failure: float | None = None
     last_error: tuple[str, str] = ("NetworkError", "no answer")
     answered: int | None = None  # the status of this attempt, once its head is in
 
@@ -221,7 +142,7 @@ class WebhookSender:
         import httpx
 
         url = parse_webhook_url(reminder.webhook_url)
-        state = _Try(urlsplit(url).hostname or "?")
+        state = _Try(urlsplit(url).hostname or "?", Deadline(self.deadline_s))
         msg_id = message_id(reminder.id, run.scheduledForMs)
         body = event_body(reminder, run)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs full URLs
@@ -310,17 +231,12 @@ class WebhookSender:
         raise self._refused(state, status, text, response.headers.get("location"))
 
     def _backoff(self, state: _Try) -> float:
-        """Exponential backoff with jitter: 0.25-0.5 s, 0.5-1 s, ... up to 30 s."""
         state.failures += 1
-        ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (state.failures - 1))
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return backoff(state.failures, self._rng)
 
     def _check_deadline(self, state: _Try, wait: float) -> None:
         """Give up for this run if waiting `wait` more seconds passes the deadline."""
-        now = asyncio.get_running_loop().time()
-        if state.first_failure is None:
-            state.first_failure = now
-        if now + wait <= state.first_failure + self.deadline_s:
+        if state.deadline.allows(wait):
             return
         error_class, text = state.last_error
         raise _failure(
@@ -381,8 +297,6 @@ def _unusable_environment(state: _Try, exc: Exception) -> DeliveryFailure:
 def _failure(message: str, state: _Try, **kind: Any) -> DeliveryFailure:
     """A DeliveryFailure carrying every attempt; `kind` holds its error_class, text,
     permanent and ambiguous."""
-    from reminders.delivery import DeliveryFailure
-
     return DeliveryFailure(message, attempts=list(state.attempts), **kind)
 
 

@@ -9,6 +9,9 @@ bots, missing forum topics, markup errors and group migrations. With
 Poison mode (`poison="name"`, or `poisoned("name")` as a fault) answers with a
 reply python-telegram-bot cannot turn into a Message: see `POISON` for the list.
 
+`api.in_process()` serves the same answers to a sender without a socket, waiting
+on the event loop's clock (for tests on a fake clock; getUpdates is not served).
+
     with FakeBotApi() as api:
         sender = TelegramSender(api.token, api_base_url=api.base_url)
         ...
@@ -17,6 +20,7 @@ reply python-telegram-bot cannot turn into a Message: see `POISON` for the list.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -27,7 +31,11 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
 
 TOKEN = "123456:TEST-token"
 _PATH = re.compile(r"^/bot([^/]+)/(\w+)$")
@@ -189,6 +197,11 @@ class FakeBotApi:
     def base_url(self) -> str:
         assert self._server is not None, "start() the fake server first"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def in_process(self, read_timeout: float = 10.0) -> InProcess:
+        """A request layer for a sender that reaches this fake without a socket
+        (started or not), waiting on the event loop's clock."""
+        return InProcess(self, read_timeout)
 
     # -- knobs and queries ------------------------------------------------------
 
@@ -387,6 +400,116 @@ def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     return params
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An answer as the fake gives it. Status 0 closes the connection instead."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    delay: float = 0.0  # seconds before answering
+    pace: float = 0.0  # seconds between bytes (an answer trickled out)
+
+
+def _json_reply(status: int, body: dict[str, Any], delay: float = 0.0) -> Reply:
+    return Reply(status, json.dumps(body).encode(), delay=delay)
+
+
+def _error(fault: Fault) -> Reply:
+    body: dict[str, Any] = {"ok": False, "error_code": fault.status}
+    body["description"] = fault.description
+    if fault.parameters:
+        body["parameters"] = fault.parameters
+    return _json_reply(fault.status, body, fault.delay)
+
+
+def _respond(api: FakeBotApi, record: Request) -> Reply:
+    """The answer to one request, any method but getUpdates (which waits)."""
+    method = record.method
+    if record.token != api.token or not api.token_ok:
+        return _error(Fault(401, "Unauthorized"))
+    if method == "getMe" and api.poison == "get_me":
+        # ok, but not a User: no id, no is_bot, no first_name
+        return _json_reply(200, {"ok": True, "result": {"id": "me"}})
+    if method == "getMe":
+        me = {"id": int(api.token.split(":")[0]), "is_bot": True}
+        me |= {"first_name": "Fake", "username": "fake_bot"}
+        return _json_reply(200, {"ok": True, "result": me})
+    if method == "sendMessage":
+        return _send_message(api, record)
+    if method == "answerCallbackQuery":
+        return _json_reply(200, {"ok": True, "result": True})
+    if method in ("editMessageText", "editMessageReplyMarkup"):
+        return _edit(api, record)
+    return _error(Fault(404, "Not Found: method not found"))
+
+
+def _send_message(api: FakeBotApi, record: Request) -> Reply:
+    chat = record.params.get("chat_id")
+    fault = api._fault_for(chat) or OK
+    if api.poison and POISON[api.poison] != "getMe" and fault == OK:
+        fault = Fault(poison=api.poison)
+    if fault.poison:
+        return _poison(api, record, fault.poison)
+    if fault.status == 0:
+        fault = api._check(record.params) or fault
+    if fault.status == 0 and api.enforce_limits:
+        fault = too_many(1) if api._over_limit(chat, record.monotonic) else fault
+    if fault.status:
+        return _error(fault)
+    record.message = api._store(record.params)
+    if fault.drop:
+        return Reply(0)
+    return _json_reply(200, {"ok": True, "result": record.message}, fault.delay)
+
+
+def _edit(api: FakeBotApi, record: Request) -> Reply:
+    key = (record.params.get("chat_id"), record.params.get("message_id"))
+    with api._lock:
+        message = api._stored.get(key)  # type: ignore[arg-type]
+        if message is not None:
+            if "text" in record.params:
+                message["text"] = record.params["text"]
+                message["edit_date"] = int(time.time())
+            if record.params.get("reply_markup"):
+                message["reply_markup"] = record.params["reply_markup"]
+            else:
+                message.pop("reply_markup", None)
+            message = dict(message)
+    if message is None:
+        return _error(Fault(400, "Bad Request: message to edit not found"))
+    record.message = message
+    return _json_reply(200, {"ok": True, "result": message})
+
+
+def _poison(api: FakeBotApi, record: Request, name: str) -> Reply:
+    if POISON[name] == "stored":
+        record.message = api._store(record.params)
+    message = dict(record.message or {})
+    body: Any = {"ok": True, "result": message}
+    if name == "preview_as_string":
+        message["link_preview_options"] = "{}"
+    elif name == "no_result":
+        body = {"ok": True}
+    elif name == "null_result":
+        body["result"] = None
+    elif name == "list_result":
+        body["result"] = []
+    elif name == "no_message_id":
+        del message["message_id"]
+    elif name == "ok_false":
+        body = {"ok": False}
+    if name == "html":
+        page = b"<html><body><h1>Welcome to the hotel Wi-Fi</h1></body></html>"
+        return Reply(200, page, "text/html")
+    if name == "truncated":
+        data = json.dumps(body).encode()
+        return Reply(200, data[: len(data) // 2])
+    if name == "trickle":
+        return Reply(200, json.dumps(body).encode(), pace=1.0)
+    return _json_reply(200, body)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeBotApi/1.0"
 
@@ -399,65 +522,28 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         match = _PATH.match(self.path)
         if not match:
-            self._error(Fault(404, "Not Found"))
+            self._write(_error(Fault(404, "Not Found")))
             return
         token, method = match.groups()
         params = _parse_body(self.headers.get("Content-Type", ""), body)
         record = Request(method, token, params, arrived, wall)
         with api._lock:
             api.requests.append(record)
-        if token != api.token or not api.token_ok:
-            record.status = self._error(Fault(401, "Unauthorized"))
-        elif method == "getMe" and api.poison == "get_me":
-            # ok, but not a User: no id, no is_bot, no first_name
-            record.status = self._answer(200, {"ok": True, "result": {"id": "me"}})
-        elif method == "getMe":
-            me = {"id": int(api.token.split(":")[0]), "is_bot": True}
-            me |= {"first_name": "Fake", "username": "fake_bot"}
-            record.status = self._answer(200, {"ok": True, "result": me})
-        elif method == "sendMessage":
-            self._send_message(api, record)
-        elif method == "getUpdates":
-            self._get_updates(api, record)
-        elif method == "answerCallbackQuery":
-            record.status = self._answer(200, {"ok": True, "result": True})
-        elif method in ("editMessageText", "editMessageReplyMarkup"):
-            self._edit(api, record)
+        token_ok = token == api.token and api.token_ok
+        if method == "getUpdates" and token_ok:
+            reply = self._get_updates(api, record)
         else:
-            record.status = self._error(Fault(404, "Not Found: method not found"))
+            reply = _respond(api, record)
+        record.status = self._write(reply)
 
-    def _send_message(self, api: FakeBotApi, record: Request) -> None:
-        chat = record.params.get("chat_id")
-        fault = api._fault_for(chat) or OK
-        if api.poison and POISON[api.poison] != "getMe" and fault == OK:
-            fault = Fault(poison=api.poison)
-        if fault.poison:
-            self._poison(api, record, fault.poison)
-            return
-        if fault.status == 0:
-            fault = api._check(record.params) or fault
-        if fault.status == 0 and api.enforce_limits:
-            fault = too_many(1) if api._over_limit(chat, record.monotonic) else fault
-        if fault.status:
-            time.sleep(fault.delay)
-            record.status = self._error(fault)
-            return
-        record.message = api._store(record.params)
-        if fault.drop:
-            self.close_connection = True
-            return
-        time.sleep(fault.delay)
-        record.status = self._answer(200, {"ok": True, "result": record.message})
-
-    def _get_updates(self, api: FakeBotApi, record: Request) -> None:
+    def _get_updates(self, api: FakeBotApi, record: Request) -> Reply:
         """Long polling: confirm updates below `offset`, wait up to `timeout` s."""
         if api.poll_conflict:
             text = (
                 "Conflict: terminated by other getUpdates request; make sure that "
                 "only one bot instance is running"
             )
-            record.status = self._error(Fault(409, text))
-            return
+            return _error(Fault(409, text))
         offset = int(record.params.get("offset") or 0)
         deadline = time.monotonic() + float(record.params.get("timeout") or 0)
         with api._arrived:
@@ -468,90 +554,81 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 api._arrived.wait(left)
             result = list(api._updates)
-        record.status = self._answer(200, {"ok": True, "result": result})
+        return _json_reply(200, {"ok": True, "result": result})
 
-    def _edit(self, api: FakeBotApi, record: Request) -> None:
-        key = (record.params.get("chat_id"), record.params.get("message_id"))
-        with api._lock:
-            message = api._stored.get(key)  # type: ignore[arg-type]
-            if message is not None:
-                if "text" in record.params:
-                    message["text"] = record.params["text"]
-                    message["edit_date"] = int(time.time())
-                if record.params.get("reply_markup"):
-                    message["reply_markup"] = record.params["reply_markup"]
-                else:
-                    message.pop("reply_markup", None)
-                message = dict(message)
-        if message is None:
-            fault = Fault(400, "Bad Request: message to edit not found")
-            record.status = self._error(fault)
-            return
-        record.message = message
-        record.status = self._answer(200, {"ok": True, "result": message})
-
-    def _poison(self, api: FakeBotApi, record: Request, name: str) -> None:
-        if POISON[name] == "stored":
-            record.message = api._store(record.params)
-        message = dict(record.message or {})
-        body: Any = {"ok": True, "result": message}
-        if name == "preview_as_string":
-            message["link_preview_options"] = "{}"
-        elif name == "no_result":
-            body = {"ok": True}
-        elif name == "null_result":
-            body["result"] = None
-        elif name == "list_result":
-            body["result"] = []
-        elif name == "no_message_id":
-            del message["message_id"]
-        elif name == "ok_false":
-            body = {"ok": False}
-        if name == "html":
-            page = b"<html><body><h1>Welcome to the hotel Wi-Fi</h1></body></html>"
-            record.status = self._raw(200, page, "text/html")
-        elif name == "truncated":
-            data = json.dumps(body).encode()
-            record.status = self._raw(200, data[: len(data) // 2])
-        elif name == "trickle":
-            record.status = self._raw(200, json.dumps(body).encode(), pace=1.0)
-        else:
-            record.status = self._answer(200, body)
-
-    def _raw(
-        self,
-        status: int,
-        data: bytes,
-        content_type: str = "application/json",
-        pace: float = 0.0,
-    ) -> int:
-        """Answer `data` as is; with `pace`, one byte every `pace` seconds."""
-        with contextlib.suppress(OSError):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if not pace:
-                self.wfile.write(data)
-            for offset in range(len(data) if pace else 0):
-                self.wfile.write(data[offset : offset + 1])
-                self.wfile.flush()
-                time.sleep(pace)
-        return status
-
-    def _error(self, fault: Fault) -> int:
-        body: dict[str, Any] = {"ok": False, "error_code": fault.status}
-        body["description"] = fault.description
-        if fault.parameters:
-            body["parameters"] = fault.parameters
-        return self._answer(fault.status, body)
-
-    def _answer(self, status: int, body: dict[str, Any]) -> int:
-        data = json.dumps(body).encode()
+    def _write(self, reply: Reply) -> int:
+        """Send `reply` (after its delay, a byte at a time if paced); its status."""
+        if reply.status == 0:
+            self.close_connection = True
+            return 0
+        time.sleep(reply.delay)
         with contextlib.suppress(OSError):  # the client may have given up already
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            self.wfile.write(data)
-        return status
+            if not reply.pace:
+                self.wfile.write(reply.body)
+            for offset in range(len(reply.body) if reply.pace else 0):
+                self.wfile.write(reply.body[offset : offset + 1])
+                self.wfile.flush()
+                time.sleep(reply.pace)
+        return reply.status
+
+
+# -- in process ----------------------------------------------------------------------
+
+
+class InProcess(BaseRequest):
+    """python-telegram-bot's HTTP layer replaced by a direct call into the fake: the
+    same answers and faults, no socket, and every wait (a slow or trickled answer,
+    a read timeout) taken on the event loop's clock, so a test can run it on a
+    fake one. Hand it to a sender as `request=api.in_process()`."""
+
+    def __init__(self, api: FakeBotApi, read_timeout: float = 10.0) -> None:
+        self.api = api
+        self._read_timeout = read_timeout
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        api, loop = self.api, asyncio.get_running_loop()
+        if api._stopping:
+            raise NetworkError("httpx.ConnectError: refused") from httpx.ConnectError(
+                "All connection attempts failed"
+            )
+        match = _PATH.match(urlsplit(url).path)
+        if not match or match.group(2) == "getUpdates":
+            raise ValueError(f"not served in process: {url}")
+        form = request_data.url_encoded_parameters() if request_data else ""
+        params = _parse_body("application/x-www-form-urlencoded", form.encode())
+        record = Request(match.group(2), match.group(1), params, loop.time(), 0.0)
+        with api._lock:
+            api.requests.append(record)
+        reply = _respond(api, record)
+        if reply.status == 0:
+            cut = httpx.RemoteProtocolError("Server disconnected")
+            raise NetworkError(f"httpx.RemoteProtocolError: {cut}") from cut
+        if reply.delay > self._read_timeout:
+            await asyncio.sleep(self._read_timeout)
+            raise TimedOut from httpx.ReadTimeout("timed out")
+        await asyncio.sleep(reply.delay + reply.pace * len(reply.body))
+        record.status = reply.status
+        return reply.status, reply.body

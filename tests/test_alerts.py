@@ -44,13 +44,11 @@ def test_alert_after_three_failures_then_cooldown(tmp_path: Path) -> None:
         )
 
         async def fire_times(count: int) -> None:
-            sender = make_sender(settings)
-            await sender.start()
-            firer = make_firer(store, sender, settings, clock)
-            for _ in range(count):
-                clock.advance(1000)
-                await firer.run_now(reminder)
-            await sender.close()
+            async with make_sender(settings) as sender:
+                firer = make_firer(store, sender, settings, clock)
+                for _ in range(count):
+                    clock.advance(1000)
+                    await firer.run_now(reminder)
 
         asyncio.run(fire_times(2))
         assert api.messages() == []

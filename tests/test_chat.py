@@ -52,18 +52,16 @@ def chat_run(
     """Run `body(service, firer)` with the daemon's sender, firer and chat wired up."""
 
     async def main() -> Any:
-        sender = make_sender(ctx.settings)
-        await sender.start()
-        service = ChatService(ctx, sender)
-        service.poll_timeout = 1
-        firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
-        firer.hooks = service
-        service.start()
-        try:
-            return await body(service, firer)
-        finally:
-            await service.stop()
-            await sender.close()
+        async with make_sender(ctx.settings) as sender:
+            service = ChatService(ctx, sender)
+            service.poll_timeout = 1
+            firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
+            firer.hooks = service
+            service.start()
+            try:
+                return await body(service, firer)
+            finally:
+                await service.stop()
 
     return asyncio.run(main())
 

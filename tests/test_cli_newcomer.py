@@ -92,11 +92,9 @@ def test_enable_rearms_a_one_shot_that_failed_without_a_token(
     runtime = Runtime(clock=clock)
 
     async def fire() -> None:
-        sender = make_sender(runtime.settings)
-        await sender.start()
-        firer = make_firer(runtime.app.store, sender, runtime.settings, clock)
-        await firer.fire(added["id"])
-        await sender.close()
+        async with make_sender(runtime.settings) as sender:
+            firer = make_firer(runtime.app.store, sender, runtime.settings, clock)
+            await firer.fire(added["id"])
 
     asyncio.run(fire())
     runtime.close()

@@ -3,43 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
-import re
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from fake_bot_api import (
-    BAD_GATEWAY,
     CHAT_NOT_FOUND,
     DROP_AFTER_STORE,
     OK,
     FakeBotApi,
     Fault,
-    FloodLimits,
     slow,
-    too_many,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from reminders.delivery import (
-    NOT_CONFIGURED,
-    DeliveryFailure,
-    SendResult,
-    TelegramSender,
-    split_text,
-    utf16_len,
-)
-from reminders.errors import ConfigError, TransientError
+from reminders.delivery import NOT_CONFIGURED, SendResult, TelegramSender
+from reminders.errors import ConfigError, DeliveryFailure, TransientError
 from reminders.logs import setup_logging
-from reminders.ratelimit import Limits, RateLimiter
 from reminders.targets import parse_target
+from reminders.textsplit import split_text, utf16_len
 
 GROUP = -1001234567890
 
@@ -141,65 +126,7 @@ def test_valid_markup_is_sent_with_its_parse_mode(api: FakeBotApi) -> None:
     assert not result.plain_fallback
 
 
-# -- retries ---------------------------------------------------------------------------
-
-
-def test_429_waits_retry_after_before_the_next_attempt(api: FakeBotApi) -> None:
-    """Flood control is honoured: the retry comes no sooner than retry_after."""
-    api.fail_next(too_many(1))
-    result = send(api, "42", "hello")
-    first, second = api.calls()
-    assert second.monotonic - first.monotonic >= 1.0
-    assert api.texts() == ["hello"]
-    assert result.attempts == ["1: 429 retry_after=1s", "2: sent"]
-
-
-def test_429_pauses_only_the_chat_it_concerns(api: FakeBotApi) -> None:
-    """While one chat waits out a 429, another chat is sent to at once."""
-    api.fail_next(too_many(1), chat=111)
-
-    async def main() -> None:
-        async with make_sender(api) as sender:
-            await asyncio.gather(
-                sender.send(parse_target("111"), "paused"),
-                sender.send(parse_target("222"), "free"),
-            )
-
-    asyncio.run(main())
-    arrivals = {r.params["text"]: r.monotonic for r in api.messages()}
-    first = api.calls()[0].monotonic
-    assert arrivals["free"] - first < 0.5
-    assert arrivals["paused"] - first >= 1.0
-
-
-def test_bad_gateway_is_retried(api: FakeBotApi) -> None:
-    """A 502 is temporary: the message is sent on the next attempt, once."""
-    api.fail_next(BAD_GATEWAY)
-    result = send(api, "42", "hello")
-    assert api.texts() == ["hello"]
-    assert result.attempts == ["1: NetworkError: Bad Gateway", "2: sent"]
-
-
-def test_transient_failures_stop_at_the_deadline(api: FakeBotApi) -> None:
-    """A chat that keeps answering 502 fails temporarily once deadline_s has passed."""
-    api.chat_faults[42] = BAD_GATEWAY
-    started = time.monotonic()
-    failure = send_fails(api, "42", "hello", deadline_s=1.0)
-    assert time.monotonic() - started < 2.5
-    assert (failure.permanent, failure.ambiguous) == (False, False)
-    assert failure.error_class == "NetworkError"
-    assert len(api.calls()) == len(failure.attempts) >= 2
-    assert failure.exit_code == 75
-
-
-def test_retry_after_beyond_the_deadline_fails_at_once(api: FakeBotApi) -> None:
-    """A retry_after longer than the deadline is not waited out."""
-    api.fail_next(too_many(30))
-    started = time.monotonic()
-    failure = send_fails(api, "42", "hello", deadline_s=2)
-    assert time.monotonic() - started < 1.0
-    assert (failure.permanent, failure.error_class) == (False, "RetryAfter")
-    assert failure.text == "Flood control: retry after 30s"
+# -- retries (timed on a fake clock in test_retry_and_pacing.py) -----------------------
 
 
 def test_unreachable_server_during_send_is_temporary(api: FakeBotApi) -> None:
@@ -388,70 +315,6 @@ def test_skip_parts_resumes_after_the_sent_parts(api: FakeBotApi) -> None:
     assert seen == [1, 2]
 
 
-# -- rate limits -----------------------------------------------------------------------
-
-
-def test_burst_is_paced_without_429s() -> None:
-    """20 private chats plus 5 sends to one chat, all at once, draw no 429."""
-    with FakeBotApi(enforce_limits=True) as api:
-
-        async def main() -> None:
-            async with make_sender(api) as sender:
-                sends = [
-                    sender.send(parse_target(str(1000 + n)), "a") for n in range(20)
-                ]
-                sends += [sender.send(parse_target("7"), f"b{n}") for n in range(5)]
-                await asyncio.gather(*sends)
-
-        started = time.monotonic()
-        asyncio.run(main())
-        assert time.monotonic() - started < 8
-        assert api.flood_429s == 0
-        assert len(api.messages()) == 25
-        to_seven = [r.monotonic for r in api.messages() if r.params["chat_id"] == 7]
-        assert all(b - a >= 1.0 for a, b in itertools.pairwise(to_seven))
-
-
-def test_queueing_behind_a_burst_does_not_use_up_the_deadline(
-    api: FakeBotApi,
-) -> None:
-    """A chat refused with 429 early in a burst waits behind the other chats' sends
-    for its next turn; that wait is the burst's, not its own, and does not count
-    against its deadline."""
-    api.fail_next(too_many(1), too_many(1), chat=1)
-    limiter = RateLimiter(Limits(overall=(2, 1.0)))
-
-    async def main() -> list[Any]:
-        async with make_sender(api, limiter=limiter, deadline_s=3) as sender:
-            sends = [sender.send(parse_target(str(n)), f"m{n}") for n in range(1, 12)]
-            return await asyncio.gather(*sends, return_exceptions=True)
-
-    outcomes = asyncio.run(main())
-    assert all(isinstance(outcome, SendResult) for outcome in outcomes), outcomes
-    assert sorted(api.texts()) == sorted(f"m{n}" for n in range(1, 12))
-
-
-def test_group_and_overall_windows_are_held() -> None:
-    """With tighter limits, a group burst and a wide burst still draw no 429."""
-    limits = FloodLimits(overall=(8, 1.0), group=(3, 1.0))
-    with FakeBotApi(enforce_limits=True, limits=limits) as api:
-        limiter = RateLimiter(Limits(overall=(8, 1.0), group=(3, 1.0)))
-
-        async def main() -> None:
-            async with make_sender(api, limiter=limiter) as sender:
-                sends = [
-                    sender.send(parse_target(str(GROUP)), f"g{n}") for n in range(7)
-                ]
-                sends += [
-                    sender.send(parse_target(str(50 + n)), "p") for n in range(10)
-                ]
-                await asyncio.gather(*sends)
-
-        asyncio.run(main())
-        assert api.flood_429s == 0
-        assert len(api.messages()) == 17
-
-
 # -- the token stays secret ------------------------------------------------------------
 
 
@@ -507,73 +370,3 @@ def test_log_lines_are_redacted_in_any_case_or_encoding(
     err = capsys.readouterr().err
     assert err.count("***") == 2
     assert "abcdef" not in err.lower()
-
-
-# -- split_text ------------------------------------------------------------------------
-
-
-def test_split_short_text_is_one_part() -> None:
-    """Text within the limit is not split."""
-    assert split_text("hello\nworld") == ["hello\nworld"]
-
-
-def test_split_prefers_line_breaks_then_spaces() -> None:
-    """A split falls after a line break when one is in reach, else after a space."""
-    assert split_text("aaaa bbbb\ncc dd", limit=12) == ["aaaa bbbb\n", "cc dd"]
-    assert split_text("aaaa bbbb cc", limit=10) == ["aaaa bbbb ", "cc"]
-    assert split_text("para one\n\nline\nmore", limit=16) == [
-        "para one\n\n",
-        "line\nmore",
-    ]
-
-
-def test_split_cuts_hard_when_there_is_no_break() -> None:
-    """A word longer than the limit is cut at the limit."""
-    assert split_text("x" * 10, limit=4) == ["xxxx", "xxxx", "xx"]
-
-
-def test_split_counts_utf16_and_never_splits_an_emoji() -> None:
-    """Emoji count two units; one straddling the limit moves to the next part."""
-    text = "a" * 4095 + "😀" + "b" * 10
-    first, second = split_text(text)
-    assert first == "a" * 4095
-    assert second == "😀" + "b" * 10
-    assert utf16_len("😀") == 2
-
-
-def test_split_keeps_emoji_sequences_together() -> None:
-    """A ZWJ family and a skin-toned hand are not cut apart at the limit."""
-    family = "👨\u200d👩\u200d👧"
-    parts = split_text("a" * 6 + family + "b", limit=10)
-    assert parts == ["a" * 6, family + "b"]
-    parts = split_text("a" * 7 + "👍🏽", limit=10)
-    assert parts == ["a" * 7, "👍🏽"]
-
-
-def test_split_drops_only_whitespace_parts() -> None:
-    """A part that would hold only whitespace is dropped; blank text gives no parts."""
-    assert split_text("abcd" + " " * 10, limit=4) == ["abcd"]
-    assert split_text("  \n ") == []
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    text=st.text(
-        alphabet=st.sampled_from([*"ab \n\t.é", "😀", "\u0301", "\u200d", "🏽"]),
-        max_size=120,
-    ),
-    limit=st.integers(min_value=2, max_value=20),
-)
-def test_split_loses_nothing_but_whitespace(text: str, limit: int) -> None:
-    """Parts fit the limit and keep order; only whitespace between them may go."""
-    parts = split_text(text, limit)
-    position = 0
-    for part in parts:
-        assert part.strip()
-        assert utf16_len(part) <= limit
-        found = text.find(part, position)
-        assert found >= position
-        assert not text[position:found].strip()
-        position = found + len(part)
-    assert not text[position:].strip()
-    assert re.sub(r"\s", "", "".join(parts)) == re.sub(r"\s", "", text)

@@ -69,9 +69,8 @@ def _token(runtime: Runtime) -> str:
         )
 
     async def probe() -> str:
-        sender = _sender(runtime.app)
-        await sender.start()
-        await sender.close()
+        async with _sender(runtime.app):
+            pass
         return f"accepted by {runtime.settings.telegram.api_base_url}"
 
     import asyncio

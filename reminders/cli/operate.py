@@ -21,6 +21,7 @@ from reminders.errors import (
     EX_UNAVAILABLE,
     ConfigError,
     DeliveryError,
+    DeliveryFailure,
     TransientError,
     UsageError,
 )
@@ -224,7 +225,6 @@ def run_(ctx: AppContext, ref: str, as_json: bool) -> None:
 @pass_app
 def send_test(ctx: AppContext, to: str, text: str) -> None:
     """Send one message now, to check the token and the chat."""
-    from reminders.delivery import DeliveryFailure
     from reminders.targets import parse_target
 
     target = parse_target(to)
@@ -235,12 +235,8 @@ def send_test(ctx: AppContext, to: str, text: str) -> None:
         )
 
     async def go() -> Any:
-        sender = _sender(ctx)
-        await sender.start()
-        try:
+        async with _sender(ctx) as sender:
             return await sender.send(target, text)
-        finally:
-            await sender.close()
 
     try:
         import asyncio

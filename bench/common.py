@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO))
 from reminders.db import sqlite_url  # noqa: E402
 from reminders.migrate import open_store  # noqa: E402
 from reminders.schema import Reminder  # noqa: E402
+from reminders.store import Store  # noqa: E402
 from tests.fake_bot_api import TOKEN, FakeBotApi  # noqa: E402
 
 
@@ -61,28 +62,53 @@ def populate_idle(home: Path, count: int, url: str = "") -> None:
     """`count` daily cron reminders that do not fire during a benchmark."""
     store = open_store(store_url(home, url))
     created = now_ms()
-    with store.write() as conn:
-        for i in range(count):
-            hour, minute = divmod(i % 1440, 60)
-            slot = _next_daily(created, hour, minute)
-            if slot - created < 15 * 60_000:  # keep clear of the measurement window
-                slot += 86_400_000
-            conn.save(
-                reminder(
-                    f"idle {i}",
-                    {
-                        "kind": "cron",
-                        "expr": f"{minute} {hour} * * *",
-                        "tz": "UTC",
-                        "staggerMs": 0,
-                    },
-                    1000 + i,
-                    created,
-                    slot,
-                ),
-                created,
-            )
+    items = []
+    for i in range(count):
+        hour, minute = divmod(i % 1440, 60)
+        slot = _next_daily(created, hour, minute)
+        if slot - created < 15 * 60_000:  # keep clear of the measurement window
+            slot += 86_400_000
+        schedule = {
+            "kind": "cron",
+            "expr": f"{minute} {hour} * * *",
+            "tz": "UTC",
+            "staggerMs": 0,
+        }
+        items.append(reminder(f"idle {i}", schedule, 1000 + i, created, slot))
+    if store.postgres:
+        _copy_reminders(store, items, created)
+    else:
+        with store.write() as tx:
+            for item in items:
+                tx.save(item, created)
     store.close()
+
+
+def _copy_reminders(store: Store, items: list[Reminder], created: int) -> None:
+    """PostgreSQL: the rows in one COPY, sharing one change (a daemon started
+    afterwards reads them all anyway); a save each would take minutes at 100k."""
+    import psycopg
+
+    from reminders import pg
+    from reminders.rows import reminder_to_row
+
+    columns = [
+        "id", "name", "description", "enabled", "delete_after_run", "created_at_ms",
+        "updated_at_ms", "schedule", "payload", "delivery", "state", "options",
+        "next_run_at_ms", "revision",
+    ]  # fmt: skip
+    with store.write() as db:
+        revision = db.value(
+            "INSERT INTO changes (reminder_id, op, at_ms) "
+            "VALUES ('', 'upsert', :at) RETURNING revision",
+            {"at": created},
+        )
+    with psycopg.connect(pg.conninfo(store.url)) as conn, conn.cursor() as cursor:
+        sql = f"COPY reminders ({', '.join(columns)}) FROM STDIN"
+        with cursor.copy(sql) as copy:  # type: ignore[arg-type]
+            for item in items:
+                row = {**reminder_to_row(item), "revision": revision}
+                copy.write_row([row[name] for name in columns])
 
 
 def _next_daily(after: int, hour: int, minute: int) -> int:

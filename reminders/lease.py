@@ -16,6 +16,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reminders.clock import monotonic
@@ -235,15 +236,24 @@ class Elector:
             self.on_lost(why)
 
     async def run(self, stop: asyncio.Event) -> None:
+        # The lease has a thread (and so a connection) of its own: a renewal never
+        # waits behind the claims and sends of a burst in the shared pool.
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reminders-lease")
+        try:
+            await self._run(stop, thread)
+        finally:
+            thread.shutdown(wait=False)
+
+    async def _run(self, stop: asyncio.Event, thread: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
         period = self.ttl_s / 3
         delay = 0.5
         while not stop.is_set():
             started = monotonic()
+            leading = self.leadership.epoch is not None
             try:
                 epoch, remaining_ms = await asyncio.wait_for(
-                    asyncio.to_thread(
-                        self.lease.attempt, self.leadership.epoch is not None
-                    ),
+                    loop.run_in_executor(thread, self.lease.attempt, leading),
                     timeout=period,
                 )
             except (ReminderError, TimeoutError) as exc:

@@ -382,8 +382,8 @@ for i in range(count):
 def test_four_cli_writers_while_the_leader_fails_over(
     fleet_on: Any, shared_url: str
 ) -> None:
-    """Four processes add 250 reminders each while the leader is SIGKILLed: no
-    write fails, and all 1,000 are stored and delivered."""
+    """Four processes add 500 reminders each while the leader is SIGKILLed: no
+    write fails, and all 2,000 are stored and delivered."""
     fleet = fleet_on(shared_url, 2)
     fleet.start(0)
     fleet.start(1)
@@ -391,7 +391,7 @@ def test_four_cli_writers_while_the_leader_fails_over(
     env.pop("REMINDERS_DATABASE_URL", None)
     writers = [
         subprocess.Popen(
-            [os.sys.executable, "-c", WRITER, str(20_000 + n * 1000), "250"],
+            [os.sys.executable, "-c", WRITER, str(20_000 + n * 1000), "500"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -407,7 +407,7 @@ def test_four_cli_writers_while_the_leader_fails_over(
     fleet.start(leader)
     errors = [writer.communicate(timeout=300)[1] for writer in writers]
     assert [writer.returncode for writer in writers] == [0, 0, 0, 0], errors
-    wanted = {f"w {20_000 + n * 1000 + i}" for n in range(4) for i in range(250)}
+    wanted = {f"w {20_000 + n * 1000 + i}" for n in range(4) for i in range(500)}
     try:
         wait_until(lambda: wanted <= set(fleet.sends()), timeout=200, interval=1)
     except AssertionError:
@@ -418,4 +418,4 @@ def test_four_cli_writers_while_the_leader_fails_over(
         ) from None
     time.sleep(2)
     assert sum(n - 1 for n in fleet.sends().values()) <= 1
-    fleet.check_runs(1000)
+    fleet.check_runs(2000)

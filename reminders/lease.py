@@ -22,7 +22,7 @@ from typing import Any
 from reminders.clock import monotonic
 from reminders.db import Db
 from reminders.errors import ReminderError, TransientError
-from reminders.pg import NOW_MS
+from reminders.pg import IDLE_IN_WRITE_MS, IDLE_LIMIT, NOW_MS
 from reminders.store import Store
 
 log = logging.getLogger("reminders.daemon")
@@ -78,6 +78,9 @@ def claim_run(db: Db, fence: tuple[str, int], values: dict[str, Any]) -> int | N
     """
     holder, epoch = fence
     params = {**values, "lease": LEASE, "holder": holder, "epoch": epoch}
+    # The claim holds the lease row until commit: a claimer paused before it
+    # commits must not keep a standby from taking over for longer than this.
+    db.value(f"SELECT {IDLE_LIMIT}", {"idle_limit": str(IDLE_IN_WRITE_MS)})
     run_id = db.value(_CLAIM, params)
     if run_id is not None:
         return int(run_id)
@@ -116,9 +119,15 @@ class Lease:
         self.ttl_ms = ttl_ms
 
     def _limits(self, db: Db) -> None:
+        """A renewal that waits, or a daemon paused in the middle of one (holding
+        the lease row), gives up within a third of the lease."""
         timeout = max(self.ttl_ms // 3, 1000)
-        db.value(f"SET LOCAL lock_timeout = {timeout}")
-        db.value(f"SET LOCAL statement_timeout = {timeout}")
+        db.value(
+            "SELECT set_config('lock_timeout', :ms, true), "
+            "set_config('statement_timeout', :ms, true), "
+            "set_config('idle_in_transaction_session_timeout', :ms, true)",
+            {"ms": str(timeout)},
+        )
 
     def attempt(self, leading: bool) -> tuple[int | None, int]:
         """Take or renew the lease and beat; returns (epoch or None, ms to expiry)."""

@@ -29,6 +29,11 @@ CONNECT_TIMEOUT_S = 5
 # so revisions become visible in the order they were handed out.
 CHANGES_LOCK = 0x72656D31
 MIGRATION_LOCK = 0x72656D32
+# A process paused in the middle of a write (SIGSTOP, a frozen VM) keeps its locks:
+# the server ends its session after it sat this long idle inside the transaction,
+# so other writers, and a standby taking the lease over, wait at most that long.
+IDLE_IN_WRITE_MS = 10_000
+IDLE_LIMIT = "set_config('idle_in_transaction_session_timeout', :idle_limit, true)"
 NOW_MS = "(extract(epoch from now()) * 1000)::bigint"
 
 

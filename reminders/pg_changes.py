@@ -27,10 +27,17 @@ def before_change(db: Any) -> None:
 
     The transaction lock makes revisions visible in the order they were handed out
     (a reader asking for "after N" never skips a revision committed late); the
-    NOTIFY is delivered at commit, folded into one per transaction.
+    NOTIFY is delivered at commit, folded into one per transaction. A writer that
+    is paused while it holds the lock loses its session after IDLE_IN_WRITE_MS.
     """
-    db.value("SELECT pg_advisory_xact_lock(:key)", {"key": pg.CHANGES_LOCK})
-    db.value("SELECT pg_notify(:channel, '')", {"channel": pg.CHANNEL})
+    db.value(
+        f"SELECT {pg.IDLE_LIMIT}, pg_advisory_xact_lock(:key), pg_notify(:channel, '')",
+        {
+            "idle_limit": str(pg.IDLE_IN_WRITE_MS),
+            "key": pg.CHANGES_LOCK,
+            "channel": pg.CHANNEL,
+        },
+    )
 
 
 class ChangeListener:

@@ -27,6 +27,7 @@ import pytest
 from reminders.lease import cluster_state
 from reminders.migrate import open_store
 from reminders.schema import Reminder, ms_to_iso
+from reminders.store import Store
 from tests.conftest import (
     DaemonProcess,
     pg_admin,
@@ -125,6 +126,17 @@ class Fleet:
         sends = self.sends()
         return all(sends[f"due {i}"] >= 1 for i in range(count))
 
+    def wait_delivered(self, count: int, timeout: float) -> None:
+        """Until every one of `count` reminders arrived; else say which did not."""
+        try:
+            wait_until(lambda: self.all_delivered(count), timeout=timeout, interval=0.5)
+        except AssertionError:
+            sends = self.sends()
+            missing = [i for i in range(count) if not sends[f"due {i}"]]
+            raise AssertionError(
+                (f"{len(missing)} not delivered", missing[:5], self._status_counts())
+            ) from None
+
     def check_runs(self, count: int) -> None:
         """Every reminder's run ended sent, none left `sending`, no traceback logged."""
         wait_until(lambda: self._status_counts().get("sending", 0) == 0, timeout=30)
@@ -220,6 +232,54 @@ def test_a_leader_paused_past_its_lease_sends_nothing_after(
     daemon.wait_for("stopped firing")
     assert sum(n - 1 for n in fleet.sends().values()) <= 1
     fleet.check_runs(count)
+
+
+def _waiting_on_locks(store: Store, pid: int) -> int:
+    """How many of the process's connections wait for a lock on the server."""
+    with store.read() as db:
+        return int(
+            db.value(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name LIKE :name",
+                {"name": f"reminders:%:{pid}"},
+            )
+        )
+
+
+def test_a_leader_paused_inside_its_claim_does_not_block_the_takeover(
+    fleet_on: Any, shared_url: str
+) -> None:
+    """The leader is SIGSTOPped in the middle of a claim's transaction (held there
+    by a row lock this test takes on the reminder), so its session keeps the lease
+    row and the change lock. The server ends that session once it sat idle too
+    long, and the standby takes over while the old leader is still stopped."""
+    fleet = fleet_on(shared_url, 2)
+    fleet.start(0)
+    fleet.start(1)
+    old = fleet.leader()
+    new = 1 - old
+    daemon = fleet.daemons[old]
+    assert daemon is not None
+    fleet.add_due(1, _ms(2), 0)
+    locker = Store(fleet.store.url)
+    try:
+        with locker.write() as db:  # the claim's save of the reminder waits
+            db.value("SELECT id FROM reminders WHERE id = 'due-0000' FOR UPDATE")
+            wait_until(lambda: _waiting_on_locks(fleet.store, daemon.proc.pid) > 0)
+            daemon.signal(signal.SIGSTOP)
+            stopped = time.monotonic()
+        # The save goes through; the transaction then waits, idle, for a COMMIT.
+        wait_until(lambda: fleet.leader() == new, timeout=30)
+        assert daemon.proc.poll() is None  # still stopped when the standby took over
+        fleet.wait_delivered(1, timeout=30)
+    finally:
+        locker.close()
+        daemon.signal(signal.SIGCONT)
+    daemon.wait_for("stopped firing")
+    time.sleep(1)
+    assert [m for m in fleet.apis[old].messages() if m.monotonic >= stopped] == []
+    assert fleet.sends() == {"due 0": 1}
+    fleet.check_runs(1)
 
 
 def test_terminated_connections_lose_nothing(fleet_on: Any, shared_url: str) -> None:

@@ -226,12 +226,14 @@ def short_ids(ctx: AppContext, ids: list[str]) -> dict[str, str]:
 
     with ctx.store.read() as conn:
         if len(ids) > 1_000:  # a long listing: one pass over every id is cheaper
-            known = set(ctx.store.ids(conn)) | set(ids)  # some may be gone since
+            known = ctx.store.ids(conn)
+            known += set(ids).difference(known)  # some may be gone since
         else:
-            known = set(ids)
+            near = set(ids)
             for rid in ids:
-                known.update(ctx.store.id_neighbours(conn, rid))
-    prefixes = shortest_prefixes(list(known), MIN_ID_PREFIX)
+                near.update(ctx.store.id_neighbours(conn, rid))
+            known = list(near)
+    prefixes = shortest_prefixes(known, MIN_ID_PREFIX)
     return {rid: prefixes[rid] for rid in ids}
 
 

@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from reminders import cronfields
 from reminders.errors import ScheduleError
 from reminders.timeparse import iso_to_ms
 
@@ -76,6 +75,8 @@ def _parse_cron(expr: str, strict: bool = True) -> tuple[str, bool, bool]:
         raise ScheduleError(
             f"Invalid cron expression {expr!r}: a step of 0. {CRON_HELP}"
         )
+    from reminders import cronfields
+
     fields = cronfields.normalise(fields, expr, strict=strict)
     normalised = " ".join(fields)
     from croniter import croniter

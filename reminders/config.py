@@ -12,18 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reminders.declare import as_dict, keys
 from reminders.errors import ConfigError
 from reminders.settings import WEBHOOK_SECRET_PREFIX as WEBHOOK_SECRET_PREFIX
 from reminders.settings import Settings as Settings
-from reminders.settings import (
-    as_dict,
-    keys,
-    plain_settings,
-    pydantic_settings,
-    sections,
-)
 from reminders.settings import decode_secret as decode_secret
 from reminders.settings import new_webhook_secret as new_webhook_secret
+from reminders.settings import plain_settings, pydantic_settings, sections
 
 APP_NAME = "reminders"
 

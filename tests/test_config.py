@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from reminders.config import Settings, load_settings, render_example, resolve_paths
+from reminders.declare import keys
 from reminders.errors import ConfigError
-from reminders.settings import keys, sections
+from reminders.settings import sections
 from tests.conftest import REPO, Cli
 
 

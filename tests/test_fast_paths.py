@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from reminders import app
 from reminders.build import ReminderSpec, job_json, plain_spec
+from reminders.declare import keys
 from reminders.errors import ReminderError, ValidationError
 from reminders.schema import parse_reminder
 from reminders.settings import (
     Settings,
-    keys,
     plain_settings,
     pydantic_settings,
     sections,

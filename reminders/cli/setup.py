@@ -20,9 +20,9 @@ from reminders.config import (
     render_example,
     render_settings,
 )
+from reminders.declare import as_dict
 from reminders.errors import ConfigError, StoreError
 from reminders.files import write_private
-from reminders.settings import as_dict
 
 
 @click.group()

@@ -120,6 +120,9 @@ def load_settings(
                 "`reminders config init --print` lists every key."
             ) from None
         message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "dataclass_type":  # a value where a table belongs
+            table = first["ctx"]["class_name"]
+            message = f"Input should be a valid dictionary or instance of {table}"
         section, key = [*map(str, first["loc"]), "", ""][:2]
         if key in (flags or {}).get(section, {}):
             raise ConfigError(f"{where}: {message.rstrip('.')}.") from None

@@ -59,6 +59,18 @@ def test_bad_values_are_config_errors(home: Path) -> None:
         load_settings(resolve_paths(), environ={})
 
 
+def test_a_value_where_a_table_belongs_is_a_config_error(home: Path) -> None:
+    """`telegram = 5` instead of a [telegram] table: exit 78, the table named."""
+    (home / "config.toml").write_text("telegram = 5\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(resolve_paths(), environ={})
+    assert str(info.value).startswith(
+        "Config telegram: Input should be a valid dictionary or instance of "
+        "TelegramSettings"
+    )
+    assert info.value.exit_code == 78
+
+
 def test_config_show_masks_the_token(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """`config show` never prints the bot token."""
     token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -5,39 +5,35 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reminders import triggers
+from reminders.build import PAST_TOLERANCE_MS as PAST_TOLERANCE_MS
+from reminders.build import ReminderSpec as ReminderSpec
+from reminders.build import (
+    apply_nag,
+    delivery_json,
+    job_json,
+    payload_json,
+    plain_spec,
+    schedule_json,
+)
+from reminders.build import infer_name as infer_name
 from reminders.clock import Clock, SystemClock
 from reminders.config import Paths, Settings, database_url, default_timezone
 from reminders.errors import (
     ReminderNotFound,
-    ScheduleError,
     UsageError,
     ValidationError,
 )
-from reminders.schema import (
-    AgentTurnPayload,
-    AtSchedule,
-    CronSchedule,
-    Delivery,
-    EverySchedule,
-    Reminder,
-    Run,
-    SystemEventPayload,
-    check_text_length,
-    ms_to_iso,
-    parse_reminder,
-)
 from reminders.store import Store
-from reminders.targets import parse_target, parse_webhook_url
-from reminders.timeparse import MIN_EVERY_MS, parse_at, parse_duration
-from reminders.transaction import Transaction
+from reminders.timeparse import parse_duration
 
-PAST_TOLERANCE_MS = 60_000
+if TYPE_CHECKING:
+    from reminders.schema import Reminder, Run
+    from reminders.transaction import Transaction
+
 DEFAULT_NAG_MAX = 8  # re-sends per delivery when --nag-max is not given
-MAX_AHEAD_MS = 10 * 366 * 86_400_000
-TELEGRAM_CHANNELS = {"telegram", "tg", "last"}
 
 
 @dataclass
@@ -62,61 +58,12 @@ class AppContext:
         return self.clock.now_ms()
 
 
-@dataclass
-class ReminderSpec:
-    """What a user asked for with `add` or `edit`; None means not given."""
-
-    name: str | None = None
-    description: str | None = None
-    at: str | None = None
-    every: str | None = None
-    cron: str | None = None
-    tz: str | None = None
-    stagger: str | None = None
-    exact: bool = False
-    message: str | None = None
-    system_event: str | None = None
-    channel: str | None = None
-    to: str | None = None
-    webhook: str | None = None
-    thread_id: str | None = None
-    deliver: bool | None = None
-    delete_after_run: bool | None = None
-    enabled: bool | None = None
-    silent: bool | None = None
-    parse_mode: str | None = None
-    catch_up: str | None = None
-    anchor_ms: int | None = None
-    nag: str | None = None  # re-send every ... until Done ("off" stops nagging)
-    nag_max: int | None = None
-    starting: str | None = None  # the first slot of an --every, in --at's grammar
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_empty(self) -> bool:
-        """No flag given at all: nothing to change."""
-        return (
-            not self.exact
-            and not self.extra
-            and all(
-                getattr(self, name) is None
-                for name in self.__dataclass_fields__
-                if name not in ("exact", "extra")
-            )
-        )
-
-    @property
-    def schedule_flags(self) -> list[str]:
-        given = {"--at": self.at, "--every": self.every, "--cron": self.cron}
-        return [flag for flag, value in given.items() if value is not None]
-
-
 # -- scheduling -----------------------------------------------------------------
 
 
 def anchor_of(reminder: Reminder) -> int:
     schedule = reminder.schedule
-    if isinstance(schedule, EverySchedule) and schedule.anchorMs is not None:
+    if schedule.kind == "every" and schedule.anchorMs is not None:
         return schedule.anchorMs
     return reminder.createdAtMs
 
@@ -126,24 +73,56 @@ def next_run(reminder: Reminder, default_tz: str, after_ms: int) -> int | None:
 
     A one-shot keeps its time even when that has passed, until it has run.
     """
-    if not reminder.enabled:
+    return _next_run(
+        reminder.enabled,
+        reminder.schedule,
+        reminder.state.lastRunAtMs,
+        reminder.id,
+        anchor_of(reminder),
+        default_tz,
+        after_ms,
+    )
+
+
+def next_run_of_job(job: dict[str, Any], default_tz: str, after_ms: int) -> int | None:
+    """next_run for a reminder's OpenClaw JSON (as `Reminder.to_json()` gives it)."""
+    return _next_run(
+        job.get("enabled", True),
+        job["schedule"],
+        job.get("state", {}).get("lastRunAtMs"),
+        job["id"],
+        job["createdAtMs"],  # an `every` schedule's own anchorMs comes first
+        default_tz,
+        after_ms,
+    )
+
+
+def _next_run(
+    enabled: bool,
+    schedule: triggers.Schedule,
+    last_run_ms: int | None,
+    reminder_id: str,
+    anchor_ms: int,
+    default_tz: str,
+    after_ms: int,
+) -> int | None:
+    if not enabled:
         return None
-    schedule = reminder.schedule
-    if isinstance(schedule, AtSchedule):
-        last = reminder.state.lastRunAtMs
-        return schedule.at_ms if last is None or schedule.at_ms > last else None
+    if triggers.field_of(schedule, "kind") == "at":
+        at_ms = triggers.at_ms_of(schedule)
+        return at_ms if last_run_ms is None or at_ms > last_run_ms else None
     return triggers.next_fire_ms(
         schedule,
-        reminder_id=reminder.id,
+        reminder_id=reminder_id,
         default_tz=default_tz,
         after_ms=after_ms,
-        anchor_ms=anchor_of(reminder),
+        anchor_ms=anchor_ms,
     )
 
 
 def upcoming(ctx: AppContext, reminder: Reminder, count: int) -> list[int]:
     schedule = reminder.schedule
-    if isinstance(schedule, AtSchedule):
+    if schedule.kind == "at":
         return [schedule.at_ms]
     return triggers.upcoming_ms(
         schedule,
@@ -156,215 +135,66 @@ def upcoming(ctx: AppContext, reminder: Reminder, count: int) -> list[int]:
 
 
 def zone_of(ctx: AppContext, reminder: Reminder) -> str:
-    schedule = reminder.schedule
-    if isinstance(schedule, CronSchedule) and schedule.tz:
-        return schedule.tz
-    return ctx.default_tz
+    return zone_of_schedule(ctx.default_tz, reminder.schedule)
 
 
-# -- building reminders from flags ----------------------------------------------
+def zone_of_schedule(default_tz: str, schedule: triggers.Schedule) -> str:
+    """The zone a schedule's times read in: a cron's own, else the configured one."""
+    if isinstance(schedule, dict):  # stored JSON: `list` asks this of every row
+        kind, zone = schedule.get("kind"), schedule.get("tz")
+    else:
+        kind, zone = schedule.kind, getattr(schedule, "tz", None)
+    return str(zone) if kind == "cron" and zone else default_tz
 
 
-def infer_name(text: str) -> str:
-    """OpenClaw's rule: the first line of the text, at most 60 characters."""
-    first = text.strip().splitlines()[0].strip() if text.strip() else ""
-    return first if len(first) <= 60 else first[:59] + "…"
+# -- adding ----------------------------------------------------------------------
 
 
-def _schedule(ctx: AppContext, spec: ReminderSpec, now_ms: int) -> Any:
-    flags = spec.schedule_flags
-    if len(flags) != 1:
-        raise ValidationError("Choose exactly one schedule: --at, --every, or --cron.")
-    if spec.tz is not None and spec.every is not None and spec.starting is None:
-        raise ValidationError(
-            "--tz is only valid with --cron or --at; drop it for --every."
-        )
-    if (spec.stagger is not None or spec.exact) and spec.cron is None:
-        raise ValidationError("--stagger/--exact are only valid for --cron schedules.")
-    if spec.stagger is not None and spec.exact:
-        raise ValidationError("Choose either --stagger or --exact, not both.")
-    tz = spec.tz.strip() if spec.tz is not None else None
-    zone = triggers.validate_tz(tz or ctx.default_tz)
-    if spec.at is not None:
-        at_ms = parse_at(spec.at, zone=zone, now_ms=now_ms)
-        if at_ms < now_ms - PAST_TOLERANCE_MS:
-            minutes = (now_ms - at_ms) // 60_000
-            raise ScheduleError(
-                f"--at {spec.at!r} is {minutes} minute(s) in the past. "
-                "Give a future time, such as 20m or tomorrow 9:00."
-            )
-        if at_ms > now_ms + MAX_AHEAD_MS:
-            raise ScheduleError(f"--at {spec.at!r} is more than 10 years ahead.")
-        return AtSchedule(at=ms_to_iso(at_ms))
-    if spec.every is not None:
-        every_ms = parse_duration(spec.every)
-        if every_ms < MIN_EVERY_MS:
-            raise ScheduleError(
-                f"--every {spec.every!r} is shorter than the minimum of 1s. "
-                "Give 1s or more, such as 30s or 10m."
-            )
-        anchor = now_ms if spec.anchor_ms is None else spec.anchor_ms
-        if spec.starting is not None:
-            anchor = parse_at(spec.starting, zone=zone, now_ms=now_ms)
-        return EverySchedule(everyMs=every_ms, anchorMs=anchor)
-    expr = " ".join(str(spec.cron).split())
-    triggers.validate_cron(expr)
-    stagger = parse_duration(spec.stagger) if spec.stagger is not None else None
-    return CronSchedule(expr=expr, tz=zone.key, staggerMs=0 if spec.exact else stagger)
+def build_job(ctx: AppContext, spec: ReminderSpec) -> dict[str, Any]:
+    """A new reminder's OpenClaw JSON, with its first fire time in its state.
 
+    A spec as the CLI gives it is right by construction and is used as built; any
+    other is read through the Reminder model first, which refuses what it must.
+    """
+    now_ms = ctx.now_ms()
+    job = job_json(
+        spec,
+        reminder_id=str(uuid.uuid4()),
+        now_ms=now_ms,
+        default_tz=ctx.default_tz,
+        settings=ctx.settings,
+    )
+    if not plain_spec(spec):
+        from reminders.schema import parse_reminder
 
-def _payload(spec: ReminderSpec) -> SystemEventPayload | AgentTurnPayload:
-    given = [text for text in (spec.system_event, spec.message) if text is not None]
-    if len(given) != 1:
-        raise ValidationError(
-            "Choose exactly one payload: --system-event or --message."
-        )
-    if not given[0].strip():
-        raise ValidationError("The reminder text is empty. Pass the text to send.")
-    check_text_length(given[0])
-    if spec.system_event is not None:
-        return SystemEventPayload(text=spec.system_event)
-    return AgentTurnPayload(message=str(spec.message))
-
-
-def _check_channel(channel: str | None) -> None:
-    if channel is not None and channel.strip().lower() not in TELEGRAM_CHANNELS:
-        raise ValidationError(
-            f"Channel {channel!r} is not supported: reminders go to Telegram. "
-            "Use --channel telegram (or leave it out)."
-        )
-
-
-def _webhook_delivery(spec: ReminderSpec, base: Delivery | None) -> Delivery:
-    """`--webhook URL`: POST the reminder there instead of sending it to a chat."""
-    chat_flags = {
-        "--to": spec.to,
-        "--thread-id": spec.thread_id,
-        "--channel": spec.channel,
-        "--announce" if spec.deliver else "--no-deliver": spec.deliver,
-    }
-    given = [flag for flag, value in chat_flags.items() if value is not None]
-    if given:
-        raise ValidationError(
-            f"--webhook cannot be combined with {', '.join(given)}: a reminder goes "
-            "either to a webhook or to a Telegram chat. Drop one of them."
-        )
-    kept = base.model_dump(exclude_none=True) if base else {}
-    for key in ("to", "threadId", "channel", "silent", "parseMode", "mode"):
-        kept.pop(key, None)
-    url = parse_webhook_url(spec.webhook)
-    return Delivery.model_validate({**kept, "mode": "webhook", "to": url})
-
-
-def _delivery(
-    spec: ReminderSpec, base: Delivery | None, default_to: str = ""
-) -> Delivery:
-    if spec.webhook is not None:
-        return _webhook_delivery(spec, base)
-    _check_channel(spec.channel)
-    delivery = base.model_copy() if base else Delivery()
-    if delivery.mode == "webhook":
-        if spec.to is None and spec.deliver is None and spec.thread_id is None:
-            parse_webhook_url(delivery.to)
-            return delivery  # an edit that leaves the webhook alone
-        # A chat given to a webhook reminder moves it back to Telegram.
-        delivery.mode, delivery.to = "announce", None
-    if spec.deliver is not None:
-        delivery.mode = "announce" if spec.deliver else "none"
-    if spec.to is not None:
-        delivery.to = spec.to.strip()
-    if spec.thread_id is not None:
-        delivery.threadId = spec.thread_id
-    if spec.silent is not None:
-        delivery.silent = spec.silent or None
-    if spec.parse_mode is not None:
-        delivery.parseMode = spec.parse_mode or None  # type: ignore[assignment]
-    delivery.channel = "telegram"
-    if delivery.mode == "announce":
-        delivery.to = delivery.to or default_to.strip() or None
-        if not delivery.to:
-            raise ValidationError(
-                "Missing --to: say which Telegram chat gets this reminder "
-                "(for example --to 123456789), set delivery.default_to in the "
-                "config, or pass --no-deliver."
-            )
-        parse_target(delivery.to, delivery.threadId)
-    elif spec.thread_id is not None:
-        parse_target(delivery.to or "0", delivery.threadId)
-    return delivery
-
-
-def _nag(ctx: AppContext, spec: ReminderSpec, data: dict[str, Any]) -> None:
-    """Apply --nag/--nag-max to a reminder's JSON; only a chat with buttons nags."""
-    if spec.nag is None and spec.nag_max is None:
-        return
-    if spec.nag is not None and spec.nag.strip().lower() in ("off", "0", "none"):
-        data.pop("nagEveryMs", None)
-        data.pop("nagMax", None)
-        return
-    if not ctx.settings.telegram.interactive:
-        raise ValidationError(
-            "--nag needs the Done button, which reminders shows only with "
-            "[telegram] interactive = true in config.toml; turn it on or drop --nag."
-        )
-    if spec.nag is not None:
-        data["nagEveryMs"] = parse_duration(spec.nag)
-    if "nagEveryMs" not in data:
-        raise ValidationError(
-            "--nag-max needs --nag: say how often to re-send, e.g. --nag 15m."
-        )
-    if spec.nag_max is not None:
-        if spec.nag_max < 1:
-            raise ValidationError("--nag-max must be 1 or more.")
-        data["nagMax"] = spec.nag_max
+        job = parse_reminder(job).to_json()
+        job.pop("state", None)
+    next_ms = next_run_of_job(job, ctx.default_tz, now_ms)
+    job["state"] = {} if next_ms is None else {"nextRunAtMs": next_ms}
+    return job
 
 
 def build_reminder(ctx: AppContext, spec: ReminderSpec) -> Reminder:
-    now_ms = ctx.now_ms()
-    reminder_id = str(uuid.uuid4())
-    schedule = _schedule(ctx, spec, now_ms)
-    payload = _payload(spec)
-    text = payload.text if isinstance(payload, SystemEventPayload) else payload.message
-    name = (spec.name or "").strip() or infer_name(text)
-    if spec.name is not None and not spec.name.strip():
-        raise ValidationError(
-            "The name is empty. Pass --name with some text, or leave it out."
-        )
-    delete_after_run = spec.delete_after_run
-    if delete_after_run is None and isinstance(schedule, AtSchedule):
-        delete_after_run = True
-    data: dict[str, Any] = {
-        "id": reminder_id,
-        "name": name,
-        "description": (spec.description or "").strip() or None,
-        "enabled": spec.enabled if spec.enabled is not None else True,
-        "deleteAfterRun": delete_after_run,
-        "createdAtMs": now_ms,
-        "updatedAtMs": now_ms,
-        "schedule": schedule.model_dump(exclude_none=True),
-        "payload": payload.model_dump(exclude_none=True),
-        "delivery": _delivery(spec, None, ctx.settings.delivery.default_to).model_dump(
-            exclude_none=True
-        ),
-        "catchUpMs": parse_duration(spec.catch_up)
-        if spec.catch_up is not None
-        else None,
-        **spec.extra,
-    }
-    _nag(ctx, spec, data)
-    reminder = parse_reminder(data)
-    reminder.state.nextRunAtMs = next_run(reminder, ctx.default_tz, now_ms)
-    return reminder
+    from reminders.schema import parse_reminder
+
+    return parse_reminder(build_job(ctx, spec))
 
 
-# -- verbs -----------------------------------------------------------------------
+def add_job(ctx: AppContext, spec: ReminderSpec) -> dict[str, Any]:
+    """Add a reminder; its OpenClaw JSON as stored."""
+    job = build_job(ctx, spec)
+    with ctx.store.write() as tx:
+        tx.save(job, ctx.now_ms())
+    return job
 
 
 def add(ctx: AppContext, spec: ReminderSpec) -> Reminder:
-    reminder = build_reminder(ctx, spec)
-    with ctx.store.write() as tx:
-        tx.save(reminder, ctx.now_ms())
-    return reminder
+    from reminders.schema import parse_reminder
+
+    return parse_reminder(add_job(ctx, spec))
+
+
+# -- verbs -----------------------------------------------------------------------
 
 
 def resolve(ctx: AppContext, ref: str, tx: Transaction | None = None) -> Reminder:
@@ -397,12 +227,14 @@ def short_ids(ctx: AppContext, ids: list[str]) -> dict[str, str]:
 
     with ctx.store.read() as tx:
         if len(ids) > 1_000:  # a long listing: one pass over every id is cheaper
-            known = set(tx.ids()) | set(ids)  # some may be gone since
+            known = tx.ids()
+            known += set(ids).difference(known)  # some may be gone since
         else:
-            known = set(ids)
+            near = set(ids)
             for rid in ids:
-                known.update(tx.id_neighbours(rid))
-    prefixes = shortest_prefixes(list(known), MIN_ID_PREFIX)
+                near.update(tx.id_neighbours(rid))
+            known = list(near)
+    prefixes = shortest_prefixes(known, MIN_ID_PREFIX)
     return {rid: prefixes[rid] for rid in ids}
 
 
@@ -429,6 +261,8 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             "Nothing to change: give at least one flag, such as --name, --cron or "
             "--to (`reminders edit --help` lists them)."
         )
+    from reminders.schema import parse_reminder
+
     now_ms = ctx.now_ms()
     with ctx.store.write() as tx:
         current = resolve(ctx, ref, tx)
@@ -436,14 +270,14 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
         schedule_changed = False
         if spec.schedule_flags:
             data["schedule"] = _keep_unnamed(
-                current, spec, _schedule(ctx, spec, now_ms)
-            ).model_dump(exclude_none=True)
+                data["schedule"], spec, schedule_json(spec, ctx.default_tz, now_ms)
+            )
             schedule_changed = True
         elif spec.tz is not None or spec.stagger is not None or spec.exact:
-            data["schedule"] = _patch_cron(ctx, current, spec)
+            data["schedule"] = _patch_cron(data["schedule"], spec)
             schedule_changed = True
         if spec.system_event is not None or spec.message is not None:
-            data["payload"] = _payload(spec).model_dump(exclude_none=True)
+            data["payload"] = payload_json(spec)
         if spec.name is not None:
             if not spec.name.strip():
                 raise ValidationError("The name is empty. Pass --name with some text.")
@@ -456,15 +290,15 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             data["deleteAfterRun"] = spec.delete_after_run
         if spec.catch_up is not None:
             data["catchUpMs"] = parse_duration(spec.catch_up)
-        data["delivery"] = _delivery(
-            spec, current.delivery, ctx.settings.delivery.default_to
-        ).model_dump(exclude_none=True)
-        _nag(ctx, spec, data)
+        data["delivery"] = delivery_json(
+            spec, data.get("delivery"), ctx.settings.delivery.default_to
+        )
+        apply_nag(ctx.settings, spec, data)
         data.update(spec.extra)
         data["updatedAtMs"] = now_ms
         updated = parse_reminder(data)
         if schedule_changed or spec.enabled is not None:
-            if schedule_changed and isinstance(updated.schedule, AtSchedule):
+            if schedule_changed and updated.schedule.kind == "at":
                 updated.state.lastRunAtMs = current.state.lastRunAtMs
             updated.state.nextRunAtMs = next_run(updated, ctx.default_tz, now_ms)
             if _rearm(current, updated, schedule_changed):
@@ -475,15 +309,22 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
     return updated
 
 
-def _keep_unnamed(current: Reminder, spec: ReminderSpec, new: Any) -> Any:
+def _keep_unnamed(
+    old: dict[str, Any], spec: ReminderSpec, new: dict[str, Any]
+) -> dict[str, Any]:
     """A new --cron keeps the zone and stagger it had unless --tz/--stagger/--exact say
     otherwise: `edit` changes only what is named."""
-    old = current.schedule
-    if isinstance(new, CronSchedule) and isinstance(old, CronSchedule):
-        if spec.tz is None:
-            new.tz = old.tz
-        if spec.stagger is None and not spec.exact:
-            new.staggerMs = old.staggerMs
+    if new["kind"] == "cron" and old["kind"] == "cron":
+        kept = [
+            key
+            for key, named in (
+                ("tz", spec.tz is not None),
+                ("staggerMs", spec.stagger is not None or spec.exact),
+            )
+            if not named
+        ]
+        new = {key: value for key, value in new.items() if key not in kept}
+        new.update({key: old[key] for key in kept if key in old})
     return new
 
 
@@ -494,31 +335,28 @@ def _rearm(current: Reminder, updated: Reminder, schedule_changed: bool) -> bool
         not schedule_changed
         and not current.enabled
         and updated.enabled
-        and isinstance(updated.schedule, AtSchedule)
+        and updated.schedule.kind == "at"
         and updated.state.nextRunAtMs is None
         and current.state.lastRunStatus == "error"
     )
 
 
-def _patch_cron(
-    ctx: AppContext, current: Reminder, spec: ReminderSpec
-) -> dict[str, Any]:
-    schedule = current.schedule
-    if not isinstance(schedule, CronSchedule):
+def _patch_cron(schedule: dict[str, Any], spec: ReminderSpec) -> dict[str, Any]:
+    if schedule["kind"] != "cron":
         raise ValidationError(
             "--tz, --stagger and --exact alone change a --cron schedule only; "
             "give a new --at or --every instead."
         )
     if spec.stagger is not None and spec.exact:
         raise ValidationError("Choose either --stagger or --exact, not both.")
-    patched = schedule.model_copy()
+    patched = dict(schedule)
     if spec.tz is not None:
-        patched.tz = triggers.validate_tz(spec.tz.strip()).key
+        patched["tz"] = triggers.validate_tz(spec.tz.strip()).key
     if spec.exact:
-        patched.staggerMs = 0
+        patched["staggerMs"] = 0
     elif spec.stagger is not None:
-        patched.staggerMs = parse_duration(spec.stagger)
-    return patched.model_dump(exclude_none=True)
+        patched["staggerMs"] = parse_duration(spec.stagger)
+    return patched
 
 
 def set_enabled(ctx: AppContext, ref: str, enabled: bool) -> Reminder:

@@ -8,237 +8,23 @@ never passes silently. The bot token is never printed in full.
 from __future__ import annotations
 
 import os
-import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
-
+from reminders.declare import as_dict, keys
 from reminders.errors import ConfigError
+from reminders.settings import WEBHOOK_SECRET_PREFIX as WEBHOOK_SECRET_PREFIX
+from reminders.settings import Settings as Settings
+from reminders.settings import decode_secret as decode_secret
+from reminders.settings import new_webhook_secret as new_webhook_secret
+from reminders.settings import plain_settings, pydantic_settings, sections
 
 APP_NAME = "reminders"
-UTC_ZONE = ZoneInfo("UTC")
-FORBID = ConfigDict(extra="forbid")
 
 
-def _duration(value: str) -> str:
-    from reminders.errors import ScheduleError
-    from reminders.timeparse import parse_duration
-
-    try:
-        parse_duration(value)
-    except ScheduleError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-Duration = Annotated[str, AfterValidator(_duration)]
-
-
-WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (the spec's prefix, not a secret)
-
-
-def new_webhook_secret() -> str:
-    """A fresh signing secret in the spec's form: `whsec_` + base64 of 32 bytes."""
-    import base64
-    import secrets
-
-    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def decode_secret(secret: str) -> bytes:
-    """The key bytes of a `whsec_` secret; ValueError saying how to fix a bad one."""
-    import base64
-    import binascii
-
-    text = secret.strip().removeprefix(WEBHOOK_SECRET_PREFIX)
-    try:
-        key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not 24 <= len(key) <= 64:
-        raise ValueError(
-            "not a webhook secret: give whsec_ followed by base64 of 24 to 64 "
-            "bytes, or run `reminders config init --force` to generate one"
-        )
-    return key
-
-
-def _webhook_secret(value: str) -> str:
-    if value.strip():
-        decode_secret(value.strip())  # raises ValueError with the fix
-    return value.strip()
-
-
-WebhookSecret = Annotated[str, AfterValidator(_webhook_secret)]
-
-
-class GeneralSettings(BaseModel):
-    model_config = FORBID
-    timezone: str = Field(
-        "", description="IANA zone for times without one; empty = system zone"
-    )
-    catch_up: Duration = Field(
-        "1h", description="how late a missed recurring slot still fires"
-    )
-    quiet_hours: str = Field(
-        "",
-        description='"22:00-07:00" (configured zone): silent, nags wait; empty = off',
-    )
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet(cls, value: str) -> str:
-        from reminders.quiet import parse_quiet_hours
-
-        parse_quiet_hours(value)
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        if value:
-            from reminders.errors import ScheduleError
-            from reminders.triggers import validate_tz
-
-            try:
-                validate_tz(value)
-            except ScheduleError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-
-class TelegramSettings(BaseModel):
-    model_config = FORBID
-    bot_token: str = Field("", description="the bot token from @BotFather")
-    token_file: str = Field(
-        "", description="a file holding the token, instead of bot_token"
-    )
-    api_base_url: str = Field(
-        "https://api.telegram.org", description="Bot API server root, without /bot"
-    )
-    parse_mode: Literal["", "HTML", "MarkdownV2"] = Field(
-        "", description="default markup for reminder text; empty = plain text"
-    )
-    link_preview: bool = Field(False, description="show link previews in reminders")
-    connect_timeout: float = Field(5.0, gt=0, description="seconds")
-    read_timeout: float = Field(
-        10.0,
-        gt=0,
-        description="seconds per read; a whole request is cut off after "
-        "connect_timeout + 2 x read_timeout",
-    )
-    interactive: bool = Field(
-        False,
-        description="buttons on reminders and commands in the chat (long polling)",
-    )
-    allowed_users: list[int] = Field(
-        default_factory=list,
-        description="Telegram user ids who may use the buttons and commands",
-    )
-    snooze_choices: list[str] = Field(
-        default_factory=lambda: ["10m", "1h", "tomorrow 9:00"],
-        description="the Snooze buttons, in --at's grammar",
-    )
-
-    @field_validator("allowed_users", "snooze_choices", mode="before")
-    @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        """REMINDERS_TELEGRAM_ALLOWED_USERS=1,2 as well as a TOML list."""
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("snooze_choices")
-    @classmethod
-    def _choices(cls, value: list[str]) -> list[str]:
-        from reminders.errors import ScheduleError
-        from reminders.timeparse import parse_at
-
-        if not 1 <= len(value) <= 4:
-            raise ValueError('give 1 to 4 snooze choices, e.g. ["10m", "1h"]')
-        for choice in value:
-            try:
-                parse_at(choice, zone=UTC_ZONE, now_ms=0)
-            except ScheduleError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-
-class DeliverySettings(BaseModel):
-    model_config = FORBID
-    on_ambiguous: Literal["resend", "skip"] = Field(
-        "resend",
-        description="a send cut off mid-flight: resend (at-least-once) or skip",
-    )
-    deadline: Duration = Field("2m", description="how long one run keeps retrying")
-    failure_alert_after: int = Field(
-        3, ge=0, description="alert after N failures; 0 = off"
-    )
-    failure_alert_to: str = Field("", description="chat that receives failure alerts")
-    failure_alert_cooldown: Duration = Field(
-        "1h", description="at most one alert per cooldown"
-    )
-    webhook_secret: WebhookSecret = Field(
-        "",
-        description="signs webhook requests: whsec_ + base64; empty = unsigned",
-    )
-    webhook_timeout: float = Field(
-        10.0, gt=0, description="seconds one webhook request may take"
-    )
-    webhook_rate: int = Field(
-        10, ge=1, description="at most this many webhook requests a second per host"
-    )
-    default_to: str = Field(
-        "", description="chat for reminders added without --to (agents, imports)"
-    )
-
-    @field_validator("default_to")
-    @classmethod
-    def _target(cls, value: str) -> str:
-        if value.strip():
-            from reminders.errors import ValidationError
-            from reminders.targets import parse_target
-
-            try:
-                parse_target(value)
-            except ValidationError as exc:
-                raise ValueError(str(exc)) from None
-        return value.strip()
-
-
-class DatabaseSettings(BaseModel):
-    model_config = FORBID
-    url: str = Field(
-        "",
-        description="sqlite:///PATH or postgresql+psycopg://USER@HOST/DBNAME; "
-        "empty = SQLite in the data folder",
-    )
-
-
-class DaemonSettings(BaseModel):
-    model_config = FORBID
-    poll_interval: Duration = Field(
-        "1s", description="how often the daemon checks for changes"
-    )
-    log_format: Literal["text", "json"] = Field("text", description="text or json")
-    lease: Duration = Field(
-        "15s",
-        description="PostgreSQL only: how long a leader holds its lease unrenewed",
-    )
-
-
-class Settings(BaseModel):
-    model_config = FORBID
-    general: GeneralSettings = Field(default_factory=GeneralSettings)
-    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
-
-
-class Paths(BaseModel):
+@dataclass
+class Paths:
     config: Path
     data_dir: Path
 
@@ -266,6 +52,8 @@ def resolve_paths(config_flag: str | None = None) -> Paths:
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
+    import tomllib
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -281,20 +69,19 @@ def _read_file(path: Path) -> dict[str, Any]:
 def setting_variables() -> list[str]:
     """Every REMINDERS_<SECTION>_<KEY> environment variable a setting reads."""
     return [
-        f"REMINDERS_{section}_{key}".upper()
-        for section, model in Settings.model_fields.items()
-        for key in model.annotation.model_fields  # type: ignore[union-attr]
+        f"REMINDERS_{section}_{key.name}".upper()
+        for section, model in sections().items()
+        for key in keys(model)
     ]
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, str]]:
     overrides: dict[str, dict[str, str]] = {}
-    for section, model in Settings.model_fields.items():
-        keys = model.annotation.model_fields  # type: ignore[union-attr]
-        for key in keys:
-            value = environ.get(f"REMINDERS_{section}_{key}".upper())
+    for section, model in sections().items():
+        for key in keys(model):
+            value = environ.get(f"REMINDERS_{section}_{key.name}".upper())
             if value is not None:
-                overrides.setdefault(section, {})[key] = value
+                overrides.setdefault(section, {})[key.name] = value
     return overrides
 
 
@@ -314,22 +101,28 @@ def load_settings(
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Read the config file, apply the environment and flags, and validate it all."""
-    import pydantic
-
     data = _read_file(paths.config)
     env = _env_overrides(dict(os.environ if environ is None else environ))
     data = _merge(_merge(data, env), flags or {})
+    settings = plain_settings(data)
+    if settings is not None:
+        return settings
+    import pydantic
+
     try:
-        return Settings.model_validate(data)
+        return pydantic_settings(data)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        if first["type"] == "extra_forbidden":
+        if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             raise ConfigError(
                 f"Unknown config key {where!r} in {paths.config}. Remove it; "
                 "`reminders config init --print` lists every key."
             ) from None
         message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "dataclass_type":  # a value where a table belongs
+            table = first["ctx"]["class_name"]
+            message = f"Input should be a valid dictionary or instance of {table}"
         section, key = [*map(str, first["loc"]), "", ""][:2]
         if key in (flags or {}).get(section, {}):
             raise ConfigError(f"{where}: {message.rstrip('.')}.") from None
@@ -436,16 +229,16 @@ def render_example(webhook_secret: str = "") -> str:
         "# Environment variables override the file: REMINDERS_<SECTION>_<KEY>,",
         "# for example REMINDERS_TELEGRAM_BOT_TOKEN.",
     ]
-    for section, field in Settings.model_fields.items():
-        model = field.annotation
+    defaults = as_dict(Settings())
+    for section, model in sections().items():
         lines += ["", f"[{section}]"]
-        for key, info in model.model_fields.items():  # type: ignore[union-attr]
-            lines.append(f"# {info.description}")
-            if key == "webhook_secret" and webhook_secret:
-                lines.append(f"{key} = {_toml_value(webhook_secret)}")
+        for key in keys(model):
+            lines.append(f"# {key.about}")
+            if key.name == "webhook_secret" and webhook_secret:
+                lines.append(f"{key.name} = {_toml_value(webhook_secret)}")
             else:
-                default = info.get_default(call_default_factory=True)
-                lines.append(f"# {key} = {_toml_value(default)}")
+                default = defaults[section][key.name]
+                lines.append(f"# {key.name} = {_toml_value(default)}")
     return "\n".join(lines) + "\n"
 
 
@@ -466,7 +259,7 @@ def render_settings(settings: Settings, comments: dict[str, str]) -> str:
     """Effective settings as a TOML document, each `comments` entry a leading
     comment line; the bot token and the webhook secret are masked."""
     lines = [f"# {key}: {value}" for key, value in comments.items()]
-    data = settings.model_dump()
+    data = as_dict(settings)
     secrets = {
         ("telegram", "bot_token"): bot_token(settings),
         ("delivery", "webhook_secret"): settings.delivery.webhook_secret,

@@ -4,7 +4,6 @@ written atomically, and locked on the real path behind any symlink."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,8 @@ PRIVATE = 0o600
 
 def write_private(path: Path, text: str) -> None:
     """Write atomically (a temporary file, then rename), readable by the owner only."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -7,7 +7,6 @@ Alembic is loaded only when an upgrade is due.
 from __future__ import annotations
 
 import sqlite3
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
 
 def migrations_dir() -> Path:
     """The Alembic scripts: inside the installed package, or beside it in a checkout."""
+    from importlib import resources
+
     packaged = resources.files("reminders") / "migrations"
     if packaged.is_dir():
         return Path(str(packaged))

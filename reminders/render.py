@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from reminders.schema import AtSchedule, Reminder, Run, iso_to_ms
-from reminders.timeparse import format_duration
+from reminders.timeparse import format_duration, iso_to_ms
+
+if TYPE_CHECKING:
+    from reminders.schema import Reminder, Run
 
 
 def instant(ms: int | None, zone: str) -> str:
@@ -67,14 +69,16 @@ def schedule_json_text(schedule: dict[str, Any], zone: str) -> str:
     return text
 
 
-def why_no_next(reminder: Reminder) -> str:
-    """Why a reminder has no next fire, as a sentence naming the fix."""
-    if not reminder.enabled:
-        return f"never (disabled; `reminders enable {reminder.id[:8]}` resumes it)"
-    if isinstance(reminder.schedule, AtSchedule):
+def why_no_next(job: dict[str, Any]) -> str:
+    """Why a reminder (its OpenClaw JSON) has no next fire, as a sentence naming
+    the fix."""
+    short = job["id"][:8]
+    if not job.get("enabled", True):
+        return f"never (disabled; `reminders enable {short}` resumes it)"
+    if job["schedule"].get("kind") == "at":
         return (
             "none: this one-shot has already run. Give it a new time with "
-            f"`reminders edit {reminder.id[:8]} --at TIME`"
+            f"`reminders edit {short} --at TIME`"
         )
     return "none: the schedule has no further fire time"
 
@@ -85,7 +89,9 @@ def shortest_prefixes(ids: list[str], minimum: int) -> dict[str, str]:
     shared = [0] * (len(ordered) + 1)  # shared[i]: common prefix of ids i-1 and i
     for i in range(1, len(ordered)):
         a, b = ordered[i - 1], ordered[i]
-        n = 0
+        if a[:minimum] != b[:minimum]:
+            continue  # shorter than `minimum`: any such length gives `minimum`
+        n = minimum
         while n < len(a) and n < len(b) and a[n] == b[n]:
             n += 1
         shared[i] = n
@@ -111,11 +117,10 @@ def target_json_text(delivery: dict[str, Any] | None) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart, no trailing spaces."""
     widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in (headers, *rows)
-    )
+    line = "  ".join(f"{{:<{width}}}" for width in widths).format
+    return "\n".join(line(*row).rstrip() for row in (headers, *rows))
 
 
 def run_status(run: Run) -> str:

@@ -7,7 +7,6 @@ declared in the order OpenClaw writes its keys.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,25 +18,15 @@ from pydantic import (
     model_validator,
 )
 
+from reminders.build import MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from reminders.build import check_text_length as check_text_length
 from reminders.errors import ValidationError
+from reminders.timeparse import iso_to_ms as iso_to_ms
+from reminders.timeparse import ms_to_iso as ms_to_iso
 
 STRICT = ConfigDict(extra="forbid", populate_by_name=True)
 # OpenClaw-only options we keep on import and export without acting on them.
 LENIENT = ConfigDict(extra="allow", populate_by_name=True)
-
-
-def ms_to_iso(ms: int) -> str:
-    """OpenClaw's `at` form: `new Date(ms).toISOString()`, e.g. 2026-06-01T07:30:00.000Z."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def iso_to_ms(text: str) -> int:
-    """Read an ISO instant with an offset or `Z` as epoch milliseconds."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
 
 
 class AtSchedule(BaseModel):
@@ -76,19 +65,6 @@ class CronSchedule(BaseModel):
 Schedule = Annotated[
     AtSchedule | EverySchedule | CronSchedule, Field(discriminator="kind")
 ]
-
-
-# 16 Telegram messages of 4096 characters: more is a file, not a reminder.
-MAX_TEXT_CHARS = 16 * 4096
-
-
-def check_text_length(text: str) -> None:
-    """Refuse a reminder text longer than MAX_TEXT_CHARS, saying by how much."""
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValidationError(
-            f"The reminder text is {len(text):,} characters; the limit is "
-            f"{MAX_TEXT_CHARS:,} (16 Telegram messages). Shorten it or send a link."
-        )
 
 
 def _not_blank(value: str) -> str:

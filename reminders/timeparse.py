@@ -134,6 +134,20 @@ def _parse_iso(value: str, zone: ZoneInfo, raw: str) -> int:
     return round(moment.timestamp() * 1000)
 
 
+def ms_to_iso(ms: int) -> str:
+    """OpenClaw's `at` form (JavaScript's toISOString): 2026-06-01T07:30:00.000Z."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def iso_to_ms(text: str) -> int:
+    """Read an ISO instant with an offset or `Z` as epoch milliseconds."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
 def format_duration(ms: int) -> str:
     """A short human form: 90000 → 1m30s."""
     if ms % 1000:

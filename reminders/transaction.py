@@ -9,7 +9,7 @@ the revision it last saw.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reminders.db import Db
 from reminders.rows import (
@@ -17,13 +17,15 @@ from reminders.rows import (
     RUN_COLUMNS,
     Change,
     dump,
-    load,
+    load_columns,
     reminder_to_row,
     row_to_reminder,
     row_to_run,
     run_values,
 )
-from reminders.schema import Reminder, Run
+
+if TYPE_CHECKING:  # pydantic loads only where a model is built
+    from reminders.schema import Reminder, Run
 
 MIN_ID_PREFIX = 4  # shortest id prefix a command accepts in place of the full id
 
@@ -43,10 +45,10 @@ class Transaction(Db):
         )
         return int(revision)
 
-    def save(self, reminder: Reminder, now_ms: int) -> None:
-        """Insert or replace one reminder inside the caller's write transaction."""
+    def save(self, reminder: Reminder | dict[str, Any], now_ms: int) -> None:
+        """Insert or replace one reminder (or its validated JSON)."""
         row = reminder_to_row(reminder)
-        row["revision"] = self._record_change(reminder.id, "upsert", now_ms)
+        row["revision"] = self._record_change(row["id"], "upsert", now_ms)
         sets = ", ".join(f"{c} = :{c}" for c in REMINDER_COLUMNS if c != "id")
         if not self.run(f"UPDATE reminders SET {sets} WHERE id = :id", row):  # noqa: S608
             names = ", ".join(REMINDER_COLUMNS)
@@ -137,9 +139,7 @@ class Transaction(Db):
             f"SELECT count(*) FROM reminders WHERE 1 = 1 {where}",  # noqa: S608
             {"yes": True},
         )
-        for row in rows:
-            for column in ("schedule", "delivery", "state"):
-                row[column] = load(row[column])
+        load_columns(rows, ("schedule", "delivery", "state"))
         return rows, int(total or 0)
 
     def schedule_page(self, after_id: str, limit: int) -> list[dict[str, Any]]:

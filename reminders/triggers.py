@@ -20,17 +20,19 @@ The APScheduler trigger classes at the bottom wrap these functions for the daemo
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from reminders import cronfields
 from reminders.errors import ScheduleError
-from reminders.schema import AtSchedule, CronSchedule, EverySchedule
+from reminders.timeparse import iso_to_ms
 
-Schedule = AtSchedule | EverySchedule | CronSchedule
+if TYPE_CHECKING:
+    from reminders.schema import AtSchedule, CronSchedule, EverySchedule
+
+    # A schedule as its model or as its stored OpenClaw JSON object.
+    Schedule: TypeAlias = AtSchedule | EverySchedule | CronSchedule | dict[str, Any]
 CRON_HELP = "Use 5 fields (minute hour day month weekday) or 6 with seconds first."
 # A date far from any DST change, used to prove an expression ever fires.
 _PROBE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -73,6 +75,8 @@ def _parse_cron(expr: str, strict: bool = True) -> tuple[str, bool, bool]:
         raise ScheduleError(
             f"Invalid cron expression {expr!r}: a step of 0. {CRON_HELP}"
         )
+    from reminders import cronfields
+
     fields = cronfields.normalise(fields, expr, strict=strict)
     normalised = " ".join(fields)
     from croniter import croniter
@@ -112,9 +116,23 @@ def validate_cron(expr: str) -> None:
         raise ScheduleError(f"Invalid cron expression {expr!r}. {CRON_HELP}") from None
 
 
+def field_of(schedule: Schedule, name: str) -> Any:
+    """A schedule's field (None when it has none), from its model or its JSON."""
+    if isinstance(schedule, dict):
+        return schedule.get(name)
+    return getattr(schedule, name, None)
+
+
+def at_ms_of(schedule: Schedule) -> int:
+    """A one-shot schedule's instant."""
+    return iso_to_ms(field_of(schedule, "at"))
+
+
 def stagger_offset_ms(reminder_id: str, stagger_ms: int | None) -> int:
     if not stagger_ms or stagger_ms <= 1:
         return 0
+    import hashlib
+
     digest = hashlib.sha256(reminder_id.encode()).digest()
     return int.from_bytes(digest[:4], "big") % stagger_ms
 
@@ -128,10 +146,12 @@ def _second_pass(moment: datetime, zone: ZoneInfo) -> bool:
 
 
 def _cron_iter(
-    schedule: CronSchedule, default_tz: str, start_ms: int
+    schedule: Schedule, default_tz: str, start_ms: int
 ) -> tuple[Any, ZoneInfo, bool]:
-    expr, seconds, fixed_hour = _parse_cron(" ".join(schedule.expr.split()), False)
-    zone = validate_tz(schedule.tz or default_tz)
+    expr, seconds, fixed_hour = _parse_cron(
+        " ".join(str(field_of(schedule, "expr")).split()), False
+    )
+    zone = validate_tz(field_of(schedule, "tz") or default_tz)
     start = datetime.fromtimestamp(start_ms // 1000, tz=zone)
     from croniter import croniter
 
@@ -145,7 +165,7 @@ def _cron_iter(
     return it, zone, fixed_hour
 
 
-def _cron_next(schedule: CronSchedule, default_tz: str, after_ms: int) -> int | None:
+def _cron_next(schedule: Schedule, default_tz: str, after_ms: int) -> int | None:
     it, zone, fixed_hour = _cron_iter(schedule, default_tz, after_ms)
     for _ in range(_SEARCH_LIMIT):
         moment = it.get_next(datetime)
@@ -156,9 +176,7 @@ def _cron_next(schedule: CronSchedule, default_tz: str, after_ms: int) -> int | 
     return None
 
 
-def _cron_previous(
-    schedule: CronSchedule, default_tz: str, bound_ms: int
-) -> int | None:
+def _cron_previous(schedule: Schedule, default_tz: str, bound_ms: int) -> int | None:
     # Slots are whole seconds, so "<= bound" is "< the next whole second".
     it, zone, fixed_hour = _cron_iter(
         schedule, default_tz, bound_ms - bound_ms % 1000 + 1000
@@ -172,9 +190,10 @@ def _cron_previous(
     return None
 
 
-def _anchor(schedule: EverySchedule, anchor_ms: int | None) -> int:
-    if schedule.anchorMs is not None:
-        return schedule.anchorMs
+def _anchor(schedule: Schedule, anchor_ms: int | None) -> int:
+    anchor = field_of(schedule, "anchorMs")
+    if anchor is not None:
+        return int(anchor)
     return anchor_ms if anchor_ms is not None else 0
 
 
@@ -187,14 +206,16 @@ def next_fire_ms(
     anchor_ms: int | None = None,
 ) -> int | None:
     """The first fire time strictly after `after_ms`, or None when there is none."""
-    if isinstance(schedule, AtSchedule):
-        return schedule.at_ms if schedule.at_ms > after_ms else None
-    if isinstance(schedule, EverySchedule):
-        anchor, step = _anchor(schedule, anchor_ms), schedule.everyMs
+    kind = field_of(schedule, "kind")
+    if kind == "at":
+        at_ms = at_ms_of(schedule)
+        return at_ms if at_ms > after_ms else None
+    if kind == "every":
+        anchor, step = _anchor(schedule, anchor_ms), int(field_of(schedule, "everyMs"))
         if after_ms < anchor:
             return anchor
         return anchor + ((after_ms - anchor) // step + 1) * step
-    offset = stagger_offset_ms(reminder_id, schedule.staggerMs)
+    offset = stagger_offset_ms(reminder_id, field_of(schedule, "staggerMs"))
     slot = _cron_next(schedule, default_tz, after_ms - offset)
     return None if slot is None else slot + offset
 
@@ -208,14 +229,16 @@ def previous_fire_ms(
     anchor_ms: int | None = None,
 ) -> int | None:
     """The latest fire time at or before `at_or_before_ms`, or None."""
-    if isinstance(schedule, AtSchedule):
-        return schedule.at_ms if schedule.at_ms <= at_or_before_ms else None
-    if isinstance(schedule, EverySchedule):
-        anchor, step = _anchor(schedule, anchor_ms), schedule.everyMs
+    kind = field_of(schedule, "kind")
+    if kind == "at":
+        at_ms = at_ms_of(schedule)
+        return at_ms if at_ms <= at_or_before_ms else None
+    if kind == "every":
+        anchor, step = _anchor(schedule, anchor_ms), int(field_of(schedule, "everyMs"))
         if at_or_before_ms < anchor:
             return None
         return anchor + ((at_or_before_ms - anchor) // step) * step
-    offset = stagger_offset_ms(reminder_id, schedule.staggerMs)
+    offset = stagger_offset_ms(reminder_id, field_of(schedule, "staggerMs"))
     slot = _cron_previous(schedule, default_tz, at_or_before_ms - offset)
     return None if slot is None else slot + offset
 
@@ -274,6 +297,8 @@ class _TriggerMethods:
         self.anchor_ms = anchor_ms
 
     def _model(self) -> Schedule:
+        from reminders.schema import AtSchedule, CronSchedule, EverySchedule
+
         kind = self.schedule.get("kind")
         model = {"at": AtSchedule, "every": EverySchedule, "cron": CronSchedule}[
             str(kind)
@@ -285,8 +310,9 @@ class _TriggerMethods:
     ) -> datetime | None:
         schedule = self._model()
         if previous_fire_time is None:
-            if isinstance(schedule, AtSchedule):
-                return datetime.fromtimestamp(schedule.at_ms / 1000, tz=UTC)
+            if field_of(schedule, "kind") == "at":
+                at_ms = at_ms_of(schedule)
+                return datetime.fromtimestamp(at_ms / 1000, tz=UTC)
             after = _ms(now) - 1
         else:
             after = _ms(previous_fire_time)
@@ -355,7 +381,7 @@ def __getattr__(name: str) -> type:
 
 
 def build_trigger(
-    schedule: Schedule,
+    schedule: AtSchedule | EverySchedule | CronSchedule,
     *,
     reminder_id: str,
     default_tz: str,

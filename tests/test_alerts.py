@@ -6,12 +6,12 @@ import asyncio
 from pathlib import Path
 
 from reminders.clock import FakeClock
-from reminders.config import Settings
 from reminders.db import sqlite_url
 from reminders.delivery import make_sender
 from reminders.firing import make_firer
 from reminders.migrate import open_store
 from reminders.schema import Reminder
+from reminders.settings import validate_settings
 from tests.fake_bot_api import TOKEN, FakeBotApi
 
 T0 = 1795514400000
@@ -36,7 +36,7 @@ def test_alert_after_three_failures_then_cooldown(tmp_path: Path) -> None:
         db.save(reminder, T0)
     with FakeBotApi() as api:
         api.unknown_chats.add(404)
-        settings = Settings.model_validate(
+        settings = validate_settings(
             {
                 "telegram": {"bot_token": TOKEN, "api_base_url": api.base_url},
                 "delivery": {"failure_alert_to": "999", "failure_alert_cooldown": "1h"},

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from reminders.config import Settings, load_settings, render_example, resolve_paths
+from reminders.declare import keys
 from reminders.errors import ConfigError
+from reminders.settings import sections
 from tests.conftest import REPO, Cli
 
 
@@ -16,9 +18,9 @@ def test_example_config_lists_every_key_and_loads(tmp_path: Path) -> None:
     """config.example.toml is what `config init --print` writes, and it is valid."""
     example = (REPO / "config.example.toml").read_text()
     assert example == render_example()
-    for section, field in Settings.model_fields.items():
-        for key in field.annotation.model_fields:  # type: ignore[union-attr]
-            assert f"# {key} = " in example, f"{section}.{key} missing"
+    for section, model in sections().items():
+        for key in keys(model):
+            assert f"# {key.name} = " in example, f"{section}.{key.name} missing"
     uncommented = "\n".join(
         line[2:] if re.match(r"^# [a-z_]+ = ", line) else line
         for line in example.splitlines()
@@ -55,6 +57,18 @@ def test_bad_values_are_config_errors(home: Path) -> None:
     (home / "config.toml").write_text('[telegram]\nread_timeout = "slow"\n')
     with pytest.raises(ConfigError, match=r"telegram\.read_timeout"):
         load_settings(resolve_paths(), environ={})
+
+
+def test_a_value_where_a_table_belongs_is_a_config_error(home: Path) -> None:
+    """`telegram = 5` instead of a [telegram] table: exit 78, the table named."""
+    (home / "config.toml").write_text("telegram = 5\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(resolve_paths(), environ={})
+    assert str(info.value).startswith(
+        "Config telegram: Input should be a valid dictionary or instance of "
+        "TelegramSettings"
+    )
+    assert info.value.exit_code == 78
 
 
 def test_config_show_masks_the_token(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

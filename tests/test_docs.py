@@ -15,7 +15,10 @@ from tests.conftest import REPO
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if name == "cron":  # an alias group of the same commands
             continue
         found.append((f"{prefix}{name}", command))

@@ -1,72 +1,33 @@
-"""The `reminders` command line."""
+"""The `reminders` command line: `main` runs it, `cli` is its click group.
+
+Importing this package loads nothing else, so `main` can pause the cyclic garbage
+collector before the program loads (reminders.cli.root holds the group).
+"""
 
 from __future__ import annotations
 
-import click
+import gc
+from typing import TYPE_CHECKING, Any
 
-from reminders.cli import (
-    agent_cmds,
-    health,
-    manage,
-    openclaw_cmds,
-    operate,
-    service_cmds,
-    setup,
-)
-from reminders.cli.common import ReminderGroup, Runtime
-
-
-@click.group(cls=ReminderGroup)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="REMINDERS_CONFIG",
-    help="Config file (default: $REMINDERS_HOME/config.toml or the user config dir).",
-)
-@click.version_option(package_name="reminders")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
-    """Reminders that fire on time and arrive in Telegram.
-
-    The CLI works whether or not the daemon runs: it writes the database and the
-    daemon picks changes up within seconds.
-    """
-    if ctx.obj is None:
-        ctx.obj = Runtime(config_path)
-    elif config_path and ctx.obj.config_path is None:
-        ctx.obj.config_path = config_path
-    ctx.call_on_close(ctx.obj.close)
-
-
-@cli.group(cls=ReminderGroup)
-def cron() -> None:
-    """The same commands under OpenClaw's `cron` name (`reminders cron add ...`)."""
-
-
-for command in manage.COMMANDS:
-    cli.add_command(command)
-    cron.add_command(command)
-# OpenClaw's own aliases, for scripts written against `openclaw cron`.
-for alias, name in (
-    ("create", "add"),
-    ("remove", "rm"),
-    ("delete", "rm"),
-    ("get", "show"),
-):
-    cron.add_command(cli.commands[name], alias)
-for command in (operate.status, operate.runs, operate.run_):
-    cron.add_command(command)
-for command in (
-    operate.COMMANDS
-    + openclaw_cmds.COMMANDS
-    + health.COMMANDS
-    + setup.COMMANDS
-    + service_cmds.COMMANDS
-    + agent_cmds.COMMANDS
-):
-    cli.add_command(command)
+if TYPE_CHECKING:
+    from reminders.cli.root import cli as cli
 
 
 def main() -> None:
+    """The `reminders` program. Loading a command makes modules, classes and
+    functions that live until exit; the cyclic garbage collector would trace them
+    over and over, while they load and again at exit (about a fifth of `reminders
+    add`). So it is paused while they load, and the root group, once its command
+    has loaded, tells it to leave them alone (gc.freeze) and resumes it."""
+    gc.disable()
+    from reminders.cli.root import cli
+
     cli(prog_name="reminders")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "cli":
+        from reminders.cli.root import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
-import traceback
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reminders.app import AppContext
 from reminders.clock import Clock, SystemClock
 from reminders.config import (
     Paths,
@@ -24,8 +21,10 @@ from reminders.config import (
 )
 from reminders.errors import EX_SOFTWARE, EX_USAGE, ReminderError
 
+if TYPE_CHECKING:
+    from reminders.app import AppContext
+
 F = TypeVar("F", bound=Callable[..., Any])
-log = logging.getLogger("reminders")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -56,6 +55,8 @@ class Runtime:
 
     @cached_property
     def app(self) -> AppContext:
+        from reminders.app import AppContext
+
         return AppContext(settings=self.settings, paths=self.paths, clock=self.clock)
 
     def close(self) -> None:
@@ -125,6 +126,8 @@ class ReminderGroup(click.Group):
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
         except Exception:  # a bug: show it in full
+            import traceback
+
             click.echo(traceback.format_exc(), err=True, nl=False)
             click.echo(
                 "Error: unexpected failure (a bug); the trace is above.", err=True

@@ -11,7 +11,6 @@ from reminders import app, render
 from reminders.app import AppContext, ReminderSpec
 from reminders.cli.common import echo_json, json_option, pass_app, warn
 from reminders.errors import ValidationError
-from reminders.schema import Reminder
 from reminders.targets import webhook_warning
 from reminders.timeparse import format_duration
 
@@ -146,12 +145,15 @@ def spec_from_flags(flags: dict[str, Any]) -> ReminderSpec:
     )
 
 
-def describe_added(ctx: AppContext, reminder: Reminder) -> str:
-    zone = app.zone_of(ctx, reminder)
-    next_ms = reminder.state.nextRunAtMs
+def describe_added(ctx: AppContext, job: dict[str, Any]) -> str:
+    """A reminder (its OpenClaw JSON) as `add` and `edit` report it: id, name,
+    schedule and when it fires next."""
+    schedule = job["schedule"]
+    zone = app.zone_of_schedule(ctx.default_tz, schedule)
+    next_ms = job.get("state", {}).get("nextRunAtMs")
     now_ms = ctx.now_ms()
     if next_ms is None:
-        when = render.why_no_next(reminder)
+        when = render.why_no_next(job)
     elif next_ms <= now_ms:
         when = (
             f"{render.instant(next_ms, zone)}, due now: delivered as soon as the "
@@ -159,7 +161,8 @@ def describe_added(ctx: AppContext, reminder: Reminder) -> str:
         )
     else:
         when = f"{render.instant(next_ms, zone)}, {render.relative(next_ms, now_ms)}"
-    return f"{reminder.id}\n  {reminder.name}: {render.schedule_text(reminder, zone)}\n  next: {when}"
+    schedule_text = render.schedule_json_text(schedule, zone)
+    return f"{job['id']}\n  {job['name']}: {schedule_text}\n  next: {when}"
 
 
 @click.command()
@@ -186,11 +189,11 @@ def add(
     _apply_positional(spec, positional)
     if disabled:
         spec.enabled = False
-    reminder = app.add(ctx, spec)
+    job = app.add_job(ctx, spec)
     if as_json:
-        echo_json(reminder.to_json())
+        echo_json(job)
     else:
-        click.echo(f"Added {describe_added(ctx, reminder)}")
+        click.echo(f"Added {describe_added(ctx, job)}")
 
 
 def _apply_positional(spec: ReminderSpec, positional: tuple[str, ...]) -> None:
@@ -259,8 +262,7 @@ def _list_line(
 ) -> list[str]:
     """One table line from a stored row, without building the whole reminder."""
     schedule, state = row["schedule"], row["state"] or {}
-    zone = schedule.get("tz") if schedule.get("kind") == "cron" else None
-    zone = zone or ctx.default_tz
+    zone = app.zone_of_schedule(ctx.default_tz, schedule)
     status = state.get("lastRunStatus") or "-"
     if state.get("lastError") and status == "error":
         status = f"error: {state['lastError']}"
@@ -324,7 +326,7 @@ def edit(
     if as_json:
         echo_json(reminder.to_json())
     else:
-        click.echo(f"Updated {describe_added(ctx, reminder)}")
+        click.echo(f"Updated {describe_added(ctx, reminder.to_json())}")
 
 
 def _toggle(enabled: bool) -> click.Command:
@@ -339,7 +341,9 @@ def _toggle(enabled: bool) -> click.Command:
         if as_json:
             echo_json(reminder.to_json())
         else:
-            click.echo(f"{verb.capitalize()}d {describe_added(ctx, reminder)}")
+            click.echo(
+                f"{verb.capitalize()}d {describe_added(ctx, reminder.to_json())}"
+            )
 
     toggle.help = f"{verb.capitalize()} a reminder."
     return toggle

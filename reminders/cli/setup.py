@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from reminders.config import (
     render_example,
     render_settings,
 )
+from reminders.declare import as_dict
 from reminders.errors import ConfigError, StoreError
 from reminders.files import write_private
 
@@ -33,11 +35,11 @@ def config() -> None:
 @pass_runtime
 def config_show(runtime: Runtime, as_json: bool) -> None:
     """The effective settings as TOML, with the bot token masked."""
-    settings = runtime.settings.model_copy(deep=True)
+    settings = copy.deepcopy(runtime.settings)
     settings.telegram.bot_token = mask(bot_token(settings))
     settings.delivery.webhook_secret = mask(settings.delivery.webhook_secret)
     settings.database.url = hide_password(settings.database.url)
-    data = settings.model_dump()
+    data = as_dict(settings)
     data["paths"] = {
         "config": str(runtime.paths.config),
         "database": hide_password(database_url(runtime.settings, runtime.paths)),

@@ -327,6 +327,8 @@ class Firer:
             return None
 
     async def _recover_run(self, run: Run) -> Run | None:
+        if not await asyncio.to_thread(self._still_sending, run.id):
+            return None  # finished meanwhile by the daemon that claimed it
         if run.trigger == "nag":  # the chat's re-send: its chain's next nag follows
             why = "the daemon stopped mid-nag"
             await asyncio.to_thread(self._close_run, run, "Orphaned", why)
@@ -353,16 +355,23 @@ class Firer:
             instant(run.scheduledForMs, "UTC"),
         )
         # Marked first, so a crash during this resend does not lead to another.
-        await self._write(self._mark_resending, run.id)
+        if not await self._write(self._mark_resending, run.id):
+            return None  # finished meanwhile by the daemon that claimed it
         return await self._deliver(reminder, run, advance=advance, resent=True)
 
-    def _mark_resending(self, run_id: int) -> None:
+    def _mark_resending(self, run_id: int) -> bool:
         with self.store.write() as tx:
-            tx.update_run(
+            return tx.update_run(
                 run_id,
+                status_was="sending",
                 error_class=RESENDING,
                 error_text="being resent after the daemon stopped mid-send",
             )
+
+    def _still_sending(self, run_id: int) -> bool:
+        with self.store.read() as tx:
+            current = tx.get_run(run_id)
+        return current is not None and current.status == "sending"
 
     def stuck_runs(self) -> list[Run]:
         with self.store.read() as tx:
@@ -376,6 +385,7 @@ class Firer:
         with self.store.write() as tx:
             tx.update_run(
                 run.id,
+                status_was="sending",  # not over an outcome recorded meanwhile
                 status="failed",
                 finished_at_ms=self.clock.now_ms(),
                 error_class=error_class,
@@ -490,6 +500,16 @@ class Firer:
             log.warning("failure alert to %s not delivered: %s", to, exc)
 
     async def _send(self, reminder: Reminder, run: Run) -> Outcome:
+        if self.leadership is not None and not self.leadership.holds():
+            # A leader paused past its lease between claim and send sends nothing
+            # and records nothing: the run stays `sending` and the daemon that took
+            # over resends it (a failure written here would overwrite its outcome).
+            log.warning(
+                "%s (%s) not sent: this daemon lost the lease after claiming it",
+                reminder.name,
+                reminder.id,
+            )
+            return Outcome("interrupted", list(run.messageIds))
         if not reminder.delivers:
             return Outcome("skipped", [], note="delivery mode none: nothing sent")
         if reminder.webhook_url is not None:  # each channel sends on its own
@@ -508,8 +528,6 @@ class Firer:
                 f"{exc} Fix it with `reminders edit {reminder.id} --to CHAT`.",
             )
         sent_ids = list(run.messageIds)
-        if self.leadership is not None:
-            self.leadership.fence()  # a leader paused past its lease sends nothing
 
         async def on_part(index: int, message_id: int) -> None:
             sent_ids.append(message_id)

@@ -245,16 +245,19 @@ class Transaction(Db):
             slot += 1
         return run_id
 
-    def update_run(self, run_id: int, **values: Any) -> None:
+    def update_run(
+        self, run_id: int, *, status_was: str | None = None, **values: Any
+    ) -> bool:
+        """Update a run; with `status_was`, only while it still has that status
+        (another daemon may have finished it meanwhile). True when it was updated."""
         unknown = set(values) - set(RUN_COLUMNS)
         assert not unknown, unknown
         if "message_ids" in values:
             values["message_ids"] = dump(list(values["message_ids"]))
         sets = ", ".join(f"{name} = :{name}" for name in values)
-        self.run(
-            f"UPDATE runs SET {sets} WHERE id = :run_id",  # noqa: S608 - names checked above
-            {**values, "run_id": run_id},
-        )
+        where = "id = :run_id" + (" AND status = :status_was" if status_was else "")
+        params = {**values, "run_id": run_id, "status_was": status_was}
+        return bool(self.run(f"UPDATE runs SET {sets} WHERE {where}", params))  # noqa: S608
 
     def delete_run(self, run_id: int) -> None:
         """Forget a claim that sent nothing (the daemon stopped before sending)."""

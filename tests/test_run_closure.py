@@ -161,3 +161,32 @@ def test_recovery_waits_for_a_refused_write_instead_of_leaving_the_run(
         assert (run.status, run.errorClass, texts) == ("failed", "Orphaned", [])
     else:
         assert (run.status, run.messageIds, texts) == ("sent", [1], ["stuck 0"])
+
+
+@pytest.mark.parametrize("case", ["resend", "orphan"])
+def test_recovery_leaves_a_run_finished_after_it_was_listed(
+    home: Path, case: str
+) -> None:
+    """The daemon that claimed a run records its outcome after recovery listed it
+    `sending` (it was paused, or its connection came back late): recovery neither
+    resends it nor closes it over that outcome."""
+    store = stuck_runs(home, 1)
+    with store.read() as db:
+        [listed] = db.runs_with_status("sending")
+    now = int(time.time() * 1000)
+    with store.write() as db:
+        db.update_run(listed.id, status="sent", message_ids=[77], finished_at_ms=now)
+        if case == "orphan":  # a one-shot goes once it was sent
+            db.delete("stuck-0", now)
+    with FakeBotApi() as api:
+
+        async def main() -> None:
+            async with sender_for(api) as sender:
+                firer = firer_for(store, sender)
+                await asyncio.wait_for(firer.recover_run(listed), BOUND_S)
+
+        asyncio.run(main())
+        texts = api.texts()
+    with store.read() as db:
+        [run] = db.runs(limit=10)
+    assert (run.status, run.messageIds, texts) == ("sent", [77], [])

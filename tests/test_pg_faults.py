@@ -133,8 +133,18 @@ class Fleet:
         except AssertionError:
             sends = self.sends()
             missing = [i for i in range(count) if not sends[f"due {i}"]]
+            with self.store.read() as db:
+                failures = db.rows(
+                    "SELECT error_class, error_text FROM runs WHERE status = 'failed' "
+                    "LIMIT 3"
+                )
             raise AssertionError(
-                (f"{len(missing)} not delivered", missing[:5], self._status_counts())
+                (
+                    f"{len(missing)} not delivered",
+                    missing[:5],
+                    self._status_counts(),
+                    failures,
+                )
             ) from None
 
     def check_runs(self, count: int) -> None:

@@ -33,6 +33,7 @@ from reminders.store import Store
 from reminders.targets import parse_target, parse_webhook_url
 from reminders.timeparse import MIN_EVERY_MS, parse_at, parse_duration
 from reminders.transaction import Transaction
+from reminders.triggers import anchor_of, next_run
 
 PAST_TOLERANCE_MS = 60_000
 DEFAULT_NAG_MAX = 8  # re-sends per delivery when --nag-max is not given
@@ -112,33 +113,6 @@ class ReminderSpec:
 
 
 # -- scheduling -----------------------------------------------------------------
-
-
-def anchor_of(reminder: Reminder) -> int:
-    schedule = reminder.schedule
-    if isinstance(schedule, EverySchedule) and schedule.anchorMs is not None:
-        return schedule.anchorMs
-    return reminder.createdAtMs
-
-
-def next_run(reminder: Reminder, default_tz: str, after_ms: int) -> int | None:
-    """When an enabled reminder fires next, strictly after `after_ms`.
-
-    A one-shot keeps its time even when that has passed, until it has run.
-    """
-    if not reminder.enabled:
-        return None
-    schedule = reminder.schedule
-    if isinstance(schedule, AtSchedule):
-        last = reminder.state.lastRunAtMs
-        return schedule.at_ms if last is None or schedule.at_ms > last else None
-    return triggers.next_fire_ms(
-        schedule,
-        reminder_id=reminder.id,
-        default_tz=default_tz,
-        after_ms=after_ms,
-        anchor_ms=anchor_of(reminder),
-    )
 
 
 def upcoming(ctx: AppContext, reminder: Reminder, count: int) -> list[int]:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reminders import sdnotify, triggers
-from reminders.app import AppContext, anchor_of
+from reminders.app import AppContext
 from reminders.clock import monotonic
 from reminders.config import bot_token, check_chat, database_url, load_settings
 from reminders.db import db_error, translate_db_errors
@@ -43,6 +43,7 @@ from reminders.files import daemon_lock_path, lock_held, private_lock
 from reminders.firing import Firer, make_firer
 from reminders.schema import Reminder
 from reminders.timeparse import parse_duration
+from reminders.triggers import anchor_of, grid_anchor
 
 log = logging.getLogger("reminders.daemon")
 
@@ -111,9 +112,7 @@ class JobSpec:
             if isinstance(row["schedule"], str)
             else row["schedule"]
         )
-        anchor = row["created_at_ms"]
-        if schedule.get("kind") == "every" and schedule.get("anchorMs") is not None:
-            anchor = schedule["anchorMs"]
+        anchor = grid_anchor(schedule, row["created_at_ms"])
         return cls(row["id"], row["name"], row["next_run_at_ms"], schedule, anchor)
 
 

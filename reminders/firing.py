@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from reminders import triggers
-from reminders.app import anchor_of, next_run
 from reminders.errors import (
     ReminderError,
     StoreBusy,
@@ -30,6 +29,7 @@ from reminders.store import Store
 from reminders.targets import parse_target
 from reminders.timeparse import format_duration
 from reminders.transaction import Transaction
+from reminders.triggers import anchor_of, next_run
 from reminders.webhook import WebhookSender, make_webhook_sender
 
 if TYPE_CHECKING:

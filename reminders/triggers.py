@@ -21,6 +21,7 @@ The APScheduler trigger classes at the bottom wrap these functions for the daemo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from reminders import cronfields
 from reminders.errors import ScheduleError
-from reminders.schema import AtSchedule, CronSchedule, EverySchedule
+from reminders.schema import AtSchedule, CronSchedule, EverySchedule, Reminder
 
 Schedule = AtSchedule | EverySchedule | CronSchedule
 CRON_HELP = "Use 5 fields (minute hour day month weekday) or 6 with seconds first."
@@ -172,10 +173,18 @@ def _cron_previous(
     return None
 
 
+def grid_anchor(schedule: Schedule | Mapping[str, Any], created_at_ms: int) -> int:
+    """The anchor rule, for a schedule model or a stored schedule object: an `every`
+    grid starts at its own anchorMs, else at the reminder's creation time."""
+    if isinstance(schedule, Mapping):
+        own = schedule.get("anchorMs") if schedule.get("kind") == "every" else None
+    else:
+        own = schedule.anchorMs if isinstance(schedule, EverySchedule) else None
+    return created_at_ms if own is None else int(own)
+
+
 def _anchor(schedule: EverySchedule, anchor_ms: int | None) -> int:
-    if schedule.anchorMs is not None:
-        return schedule.anchorMs
-    return anchor_ms if anchor_ms is not None else 0
+    return grid_anchor(schedule, anchor_ms if anchor_ms is not None else 0)
 
 
 def next_fire_ms(
@@ -245,6 +254,34 @@ def upcoming_ms(
         times.append(found)
         cursor = found
     return times
+
+
+# -- a reminder's schedule ---------------------------------------------------------
+
+
+def anchor_of(reminder: Reminder) -> int:
+    """Where the reminder's `every` grid starts (the anchor rule above)."""
+    return grid_anchor(reminder.schedule, reminder.createdAtMs)
+
+
+def next_run(reminder: Reminder, default_tz: str, after_ms: int) -> int | None:
+    """When an enabled reminder fires next, strictly after `after_ms`.
+
+    A one-shot keeps its time even when that has passed, until it has run.
+    """
+    if not reminder.enabled:
+        return None
+    schedule = reminder.schedule
+    if isinstance(schedule, AtSchedule):
+        last = reminder.state.lastRunAtMs
+        return schedule.at_ms if last is None or schedule.at_ms > last else None
+    return next_fire_ms(
+        schedule,
+        reminder_id=reminder.id,
+        default_tz=default_tz,
+        after_ms=after_ms,
+        anchor_ms=anchor_of(reminder),
+    )
 
 
 # -- APScheduler triggers ---------------------------------------------------------

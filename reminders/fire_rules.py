@@ -84,15 +84,19 @@ def _count_slots(reminder: Reminder, default_tz: str, first: int, last: int) -> 
     """How many slots lie in [first, last), counting at most 10,000."""
     if last <= first:
         return 0
-    times = triggers.upcoming_ms(
-        reminder.schedule,
-        reminder_id=reminder.id,
-        default_tz=default_tz,
-        after_ms=first - 1,
-        count=10_000,
-        anchor_ms=anchor_of(reminder),
-    )
-    return sum(1 for ms in times if ms < last)
+    count, cursor = 0, first - 1
+    while count < 10_000:
+        slot = triggers.next_fire_ms(
+            reminder.schedule,
+            reminder_id=reminder.id,
+            default_tz=default_tz,
+            after_ms=cursor,
+            anchor_ms=anchor_of(reminder),
+        )
+        if slot is None or slot >= last:
+            break
+        count, cursor = count + 1, slot
+    return count
 
 
 # -- what an outcome is, and when it calls for an alert ------------------------------

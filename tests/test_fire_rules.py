@@ -85,6 +85,17 @@ def test_per_reminder_window_wins() -> None:
     assert plan is not None and plan.slot == T0 and plan.trigger == "late"
 
 
+def test_the_notes_count_the_slots_missed() -> None:
+    """The missed row says how many slots went by: caught up once after 35
+    minutes (three earlier slots), or all four missed past the window."""
+    plan = plan_fire(reminder(EVERY_10M, T0), T0 + 35 * 60_000, "UTC", HOUR)
+    assert plan is not None and plan.missed_note is not None
+    assert plan.missed_note.startswith("3 earlier slot(s) missed; caught up once")
+    plan = plan_fire(reminder(EVERY_10M, T0), T0 + 35 * 60_000, "UTC", 60_000)
+    assert plan is not None and plan.missed_note is not None
+    assert plan.missed_note.startswith("4 slot(s) from 2026-11-24 10:00:00 UTC")
+
+
 @pytest.mark.parametrize(
     "item",
     [

@@ -183,10 +183,6 @@ def grid_anchor(schedule: Schedule | Mapping[str, Any], created_at_ms: int) -> i
     return created_at_ms if own is None else int(own)
 
 
-def _anchor(schedule: EverySchedule, anchor_ms: int | None) -> int:
-    return grid_anchor(schedule, anchor_ms if anchor_ms is not None else 0)
-
-
 def next_fire_ms(
     schedule: Schedule,
     *,
@@ -199,7 +195,7 @@ def next_fire_ms(
     if isinstance(schedule, AtSchedule):
         return schedule.at_ms if schedule.at_ms > after_ms else None
     if isinstance(schedule, EverySchedule):
-        anchor, step = _anchor(schedule, anchor_ms), schedule.everyMs
+        anchor, step = grid_anchor(schedule, anchor_ms or 0), schedule.everyMs
         if after_ms < anchor:
             return anchor
         return anchor + ((after_ms - anchor) // step + 1) * step
@@ -220,7 +216,7 @@ def previous_fire_ms(
     if isinstance(schedule, AtSchedule):
         return schedule.at_ms if schedule.at_ms <= at_or_before_ms else None
     if isinstance(schedule, EverySchedule):
-        anchor, step = _anchor(schedule, anchor_ms), schedule.everyMs
+        anchor, step = grid_anchor(schedule, anchor_ms or 0), schedule.everyMs
         if at_or_before_ms < anchor:
             return None
         return anchor + ((at_or_before_ms - anchor) // step) * step
@@ -265,10 +261,8 @@ def anchor_of(reminder: Reminder) -> int:
 
 
 def next_run(reminder: Reminder, default_tz: str, after_ms: int) -> int | None:
-    """When an enabled reminder fires next, strictly after `after_ms`.
-
-    A one-shot keeps its time even when that has passed, until it has run.
-    """
+    """When an enabled reminder fires next, strictly after `after_ms`. A one-shot
+    keeps its time even when that has passed, until it has run."""
     if not reminder.enabled:
         return None
     schedule = reminder.schedule

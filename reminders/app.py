@@ -61,65 +61,6 @@ class AppContext:
 # -- scheduling -----------------------------------------------------------------
 
 
-def anchor_of(reminder: Reminder) -> int:
-    schedule = reminder.schedule
-    if schedule.kind == "every" and schedule.anchorMs is not None:
-        return schedule.anchorMs
-    return reminder.createdAtMs
-
-
-def next_run(reminder: Reminder, default_tz: str, after_ms: int) -> int | None:
-    """When an enabled reminder fires next, strictly after `after_ms`.
-
-    A one-shot keeps its time even when that has passed, until it has run.
-    """
-    return _next_run(
-        reminder.enabled,
-        reminder.schedule,
-        reminder.state.lastRunAtMs,
-        reminder.id,
-        anchor_of(reminder),
-        default_tz,
-        after_ms,
-    )
-
-
-def next_run_of_job(job: dict[str, Any], default_tz: str, after_ms: int) -> int | None:
-    """next_run for a reminder's OpenClaw JSON (as `Reminder.to_json()` gives it)."""
-    return _next_run(
-        job.get("enabled", True),
-        job["schedule"],
-        job.get("state", {}).get("lastRunAtMs"),
-        job["id"],
-        job["createdAtMs"],  # an `every` schedule's own anchorMs comes first
-        default_tz,
-        after_ms,
-    )
-
-
-def _next_run(
-    enabled: bool,
-    schedule: triggers.Schedule,
-    last_run_ms: int | None,
-    reminder_id: str,
-    anchor_ms: int,
-    default_tz: str,
-    after_ms: int,
-) -> int | None:
-    if not enabled:
-        return None
-    if triggers.field_of(schedule, "kind") == "at":
-        at_ms = triggers.at_ms_of(schedule)
-        return at_ms if last_run_ms is None or at_ms > last_run_ms else None
-    return triggers.next_fire_ms(
-        schedule,
-        reminder_id=reminder_id,
-        default_tz=default_tz,
-        after_ms=after_ms,
-        anchor_ms=anchor_ms,
-    )
-
-
 def upcoming(ctx: AppContext, reminder: Reminder, count: int) -> list[int]:
     schedule = reminder.schedule
     if schedule.kind == "at":
@@ -130,7 +71,7 @@ def upcoming(ctx: AppContext, reminder: Reminder, count: int) -> list[int]:
         default_tz=ctx.default_tz,
         after_ms=ctx.now_ms(),
         count=count,
-        anchor_ms=anchor_of(reminder),
+        anchor_ms=triggers.anchor_of(reminder),
     )
 
 
@@ -169,7 +110,7 @@ def build_job(ctx: AppContext, spec: ReminderSpec) -> dict[str, Any]:
 
         job = parse_reminder(job).to_json()
         job.pop("state", None)
-    next_ms = next_run_of_job(job, ctx.default_tz, now_ms)
+    next_ms = triggers.next_run_of_job(job, ctx.default_tz, now_ms)
     job["state"] = {} if next_ms is None else {"nextRunAtMs": next_ms}
     return job
 
@@ -300,7 +241,9 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
         if schedule_changed or spec.enabled is not None:
             if schedule_changed and updated.schedule.kind == "at":
                 updated.state.lastRunAtMs = current.state.lastRunAtMs
-            updated.state.nextRunAtMs = next_run(updated, ctx.default_tz, now_ms)
+            updated.state.nextRunAtMs = triggers.next_run(
+                updated, ctx.default_tz, now_ms
+            )
             if _rearm(current, updated, schedule_changed):
                 updated.state.nextRunAtMs = now_ms
         elif not updated.enabled:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from reminders import triggers
-from reminders.app import anchor_of
 from reminders.clock import Clock
 from reminders.db import translate_db_errors
 from reminders.errors import ReminderError
@@ -57,7 +56,7 @@ class JobSpec:
             reminder.name,
             reminder.state.nextRunAtMs,
             reminder.schedule.model_dump(exclude_none=True),
-            anchor_of(reminder),
+            triggers.anchor_of(reminder),
         )
 
     @classmethod
@@ -68,9 +67,7 @@ class JobSpec:
             if isinstance(row["schedule"], str)
             else row["schedule"]
         )
-        anchor = row["created_at_ms"]
-        if schedule.get("kind") == "every" and schedule.get("anchorMs") is not None:
-            anchor = schedule["anchorMs"]
+        anchor = triggers.grid_anchor(schedule, row["created_at_ms"])
         return cls(row["id"], row["name"], row["next_run_at_ms"], schedule, anchor)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reminders.clock import monotonic
+from reminders.targets import is_group
 
 # Sends are timed by the client, arrivals by Telegram; keep a little slack between them.
 MARGIN_S = 0.05
@@ -84,11 +85,6 @@ class _Lane:
 def _wake(sleeper: asyncio.Future[None]) -> None:
     if not sleeper.done():
         sleeper.set_result(None)
-
-
-def is_group(chat_id: int | str) -> bool:
-    """Negative ids and @usernames are groups, supergroups or channels."""
-    return isinstance(chat_id, str) or chat_id < 0
 
 
 class RateLimiter:

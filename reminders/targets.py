@@ -20,17 +20,17 @@ _TOPIC = re.compile(r"^(-?\d+):(?:topic:)?(\d+)$")
 GENERAL_TOPIC = 1
 
 
+def is_group(chat_id: int | str) -> bool:
+    """Negative ids and public @usernames are groups, supergroups or channels."""
+    return isinstance(chat_id, str) or chat_id < 0
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a message goes: a chat id (int) or `@username`, and a forum topic."""
 
     chat_id: int | str
     thread_id: int | None = None
-
-    @property
-    def is_group(self) -> bool:
-        """Negative ids and public usernames are groups or channels."""
-        return isinstance(self.chat_id, str) or self.chat_id < 0
 
     def __str__(self) -> str:
         if self.thread_id is None:
@@ -78,7 +78,7 @@ def parse_target(to: str | int | None, thread_id: str | int | None = None) -> Ta
     if topic is not None and topic <= 0:
         raise ValidationError(f"Topic {topic} in {raw!r} must be a positive number.")
     target = Target(chat, topic)
-    if topic == GENERAL_TOPIC and target.is_group:
+    if topic == GENERAL_TOPIC and is_group(target.chat_id):
         # Telegram rejects message_thread_id=1: the General topic is the chat itself.
         target = Target(chat, None)
     return target

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reminders.app import AppContext, list_reminders, next_run
+from reminders.app import AppContext, list_reminders
 from reminders.errors import ImportFormatError
 from reminders.openclaw import JOB_KEYS, JobReport, Refused, read_runs, read_source
 from reminders.openclaw_convert import convert, is_system_job, normalise
 from reminders.schema import AtSchedule, Reminder
+from reminders.triggers import next_run
 
 RUN_STATUS = {"ok": "sent", "error": "failed", "skipped": "skipped"}
 OURS = ("catchUpMs", "nagEveryMs", "nagMax")

@@ -29,7 +29,7 @@ from reminders.errors import ScheduleError
 from reminders.timeparse import iso_to_ms
 
 if TYPE_CHECKING:
-    from reminders.schema import AtSchedule, CronSchedule, EverySchedule
+    from reminders.schema import AtSchedule, CronSchedule, EverySchedule, Reminder
 
     # A schedule as its model or as its stored OpenClaw JSON object.
     Schedule: TypeAlias = AtSchedule | EverySchedule | CronSchedule | dict[str, Any]
@@ -190,13 +190,6 @@ def _cron_previous(schedule: Schedule, default_tz: str, bound_ms: int) -> int | 
     return None
 
 
-def _anchor(schedule: Schedule, anchor_ms: int | None) -> int:
-    anchor = field_of(schedule, "anchorMs")
-    if anchor is not None:
-        return int(anchor)
-    return anchor_ms if anchor_ms is not None else 0
-
-
 def next_fire_ms(
     schedule: Schedule,
     *,
@@ -211,7 +204,10 @@ def next_fire_ms(
         at_ms = at_ms_of(schedule)
         return at_ms if at_ms > after_ms else None
     if kind == "every":
-        anchor, step = _anchor(schedule, anchor_ms), int(field_of(schedule, "everyMs"))
+        anchor, step = (
+            grid_anchor(schedule, anchor_ms or 0),
+            int(field_of(schedule, "everyMs")),
+        )
         if after_ms < anchor:
             return anchor
         return anchor + ((after_ms - anchor) // step + 1) * step
@@ -234,7 +230,10 @@ def previous_fire_ms(
         at_ms = at_ms_of(schedule)
         return at_ms if at_ms <= at_or_before_ms else None
     if kind == "every":
-        anchor, step = _anchor(schedule, anchor_ms), int(field_of(schedule, "everyMs"))
+        anchor, step = (
+            grid_anchor(schedule, anchor_ms or 0),
+            int(field_of(schedule, "everyMs")),
+        )
         if at_or_before_ms < anchor:
             return None
         return anchor + ((at_or_before_ms - anchor) // step) * step
@@ -275,6 +274,77 @@ def upcoming_ms(
 # The classes subclass APScheduler's BaseTrigger, which only the daemon needs: they
 # are built on first access (module __getattr__), so the CLI never imports
 # APScheduler. Pickle finds them by their module-level names all the same.
+
+
+# -- a reminder's schedule -------------------------------------------------------
+
+
+def grid_anchor(schedule: Schedule, created_at_ms: int) -> int:
+    """The anchor rule, for a schedule model or its stored JSON object: an `every`
+    grid starts at its own anchorMs, else at the reminder's creation time."""
+    own = (
+        field_of(schedule, "anchorMs")
+        if field_of(schedule, "kind") == "every"
+        else None
+    )
+    return created_at_ms if own is None else int(own)
+
+
+def anchor_of(reminder: Reminder) -> int:
+    """Where the reminder's `every` grid starts (the anchor rule above)."""
+    return grid_anchor(reminder.schedule, reminder.createdAtMs)
+
+
+def next_run(reminder: Reminder, default_tz: str, after_ms: int) -> int | None:
+    """When an enabled reminder fires next, strictly after `after_ms`.
+
+    A one-shot keeps its time even when that has passed, until it has run.
+    """
+    return _next_run(
+        reminder.enabled,
+        reminder.schedule,
+        reminder.state.lastRunAtMs,
+        reminder.id,
+        anchor_of(reminder),
+        default_tz,
+        after_ms,
+    )
+
+
+def next_run_of_job(job: dict[str, Any], default_tz: str, after_ms: int) -> int | None:
+    """next_run for a reminder's OpenClaw JSON (as `Reminder.to_json()` gives it)."""
+    return _next_run(
+        job.get("enabled", True),
+        job["schedule"],
+        job.get("state", {}).get("lastRunAtMs"),
+        job["id"],
+        job["createdAtMs"],  # an `every` schedule's own anchorMs comes first
+        default_tz,
+        after_ms,
+    )
+
+
+def _next_run(
+    enabled: bool,
+    schedule: Schedule,
+    last_run_ms: int | None,
+    reminder_id: str,
+    anchor_ms: int,
+    default_tz: str,
+    after_ms: int,
+) -> int | None:
+    if not enabled:
+        return None
+    if field_of(schedule, "kind") == "at":
+        at_ms = at_ms_of(schedule)
+        return at_ms if last_run_ms is None or at_ms > last_run_ms else None
+    return next_fire_ms(
+        schedule,
+        reminder_id=reminder_id,
+        default_tz=default_tz,
+        after_ms=after_ms,
+        anchor_ms=anchor_ms,
+    )
 
 
 def _ms(moment: datetime) -> int:

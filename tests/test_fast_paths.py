@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reminders import app
+from reminders import triggers
 from reminders.build import ReminderSpec, job_json, plain_spec
 from reminders.declare import keys
 from reminders.errors import ReminderError, ValidationError
@@ -408,7 +408,7 @@ def test_a_reminder_built_from_flags_is_what_the_model_makes_of_it(
     assert _items(model.model_dump(mode="json", exclude_none=True)) == _items(
         {**job, "state": {}}
     )
-    assert app.next_run_of_job(job, default_tz, T0) == app.next_run(
+    assert triggers.next_run_of_job(job, default_tz, T0) == triggers.next_run(
         model, default_tz, T0
     )
 

@@ -16,7 +16,8 @@ from reminders.clock import SystemClock
 from reminders.db import sqlite_url
 from reminders.delivery import SendResult, TelegramSender
 from reminders.errors import DeliveryFailure, TransientError
-from reminders.firing import RESENDING, Firer
+from reminders.fire_records import RESENDING
+from reminders.firing import Firer
 from reminders.migrate import open_store
 from reminders.ratelimit import Limits, RateLimiter
 from reminders.schema import Reminder, Run, ms_to_iso

@@ -75,9 +75,9 @@ def fire(store: Store, api: FakeBotApi) -> tuple[Run | None, Reminder]:
 
 def broken_next_run(monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
     """Make working out the next slot raise `failures` times (a bug in our code)."""
-    import reminders.firing
+    import reminders.fire_rules
 
-    real = reminders.firing.next_run
+    real = reminders.fire_rules.next_run
     left = [failures]
 
     def next_run(*args: Any) -> int | None:
@@ -86,7 +86,7 @@ def broken_next_run(monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
             raise RuntimeError("next slot exploded")
         return real(*args)
 
-    monkeypatch.setattr(reminders.firing, "next_run", next_run)
+    monkeypatch.setattr(reminders.fire_rules, "next_run", next_run)
 
 
 @pytest.mark.parametrize("failures", [1, 2])

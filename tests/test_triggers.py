@@ -12,6 +12,7 @@ from reminders.errors import ScheduleError
 from reminders.schema import AtSchedule, CronSchedule, EverySchedule
 from reminders.triggers import (
     build_trigger,
+    grid_anchor,
     next_fire_ms,
     previous_fire_ms,
     stagger_offset_ms,
@@ -207,6 +208,23 @@ def test_every_anchor_falls_back_to_the_argument() -> None:
         anchor_ms=2_000,
     )
     assert found == [62_000, 122_000, 182_000]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        (EverySchedule(everyMs=60_000, anchorMs=2_000), 2_000),  # its own anchor
+        (EverySchedule(everyMs=60_000), 7_000),  # else the creation time
+        (CronSchedule(expr="0 9 * * *"), 7_000),  # other kinds: creation time
+    ],
+)
+def test_one_anchor_rule_for_models_and_stored_rows(
+    schedule: EverySchedule | CronSchedule, expected: int
+) -> None:
+    """The anchor rule gives the same answer for a schedule model and for the
+    schedule object as a row stores it (what the daemon's job sync reads)."""
+    stored = schedule.model_dump(exclude_none=True)
+    assert grid_anchor(schedule, 7_000) == grid_anchor(stored, 7_000) == expected
 
 
 def test_at_in_the_future_and_past() -> None:

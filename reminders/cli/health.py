@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from reminders import app, render, service
+from reminders import app, render, service, triggers
 from reminders.cli.common import Runtime, echo_json, json_option, pass_app, pass_runtime
 from reminders.config import bot_token, default_timezone, token_exposure
 from reminders.errors import EX_UNAVAILABLE, ReminderError
@@ -222,7 +222,9 @@ def agenda(ctx: app.AppContext, days: int, limit: int, as_json: bool) -> None:
         else:
             times = [reminder.state.nextRunAtMs, *app.upcoming(ctx, reminder, limit)]
         shown = [ms for ms in sorted(set(times)) if ms <= until][:limit]
-        after = app.next_run(reminder, ctx.default_tz, shown[-1]) if shown else None
+        after = (
+            triggers.next_run(reminder, ctx.default_tz, shown[-1]) if shown else None
+        )
         if len(shown) == limit and after is not None and after <= until:
             cut.append((reminder.name, shown[-1]))
         fires += [(ms, reminder.id, reminder.name) for ms in shown]

@@ -23,11 +23,42 @@ from tests.fake_bot_api import TOKEN, FakeBotApi
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Fixtures that start processes or a daemon against the fake Telegram: a test that
+# asks for one is `slow` without saying so, and `-m "not slow"` (the quick loop)
+# leaves it out.
+SLOW_FIXTURES = frozenset(
+    {
+        "setup",  # `reminders` subprocesses (the daemon among them) on a fake Telegram
+        "stopper",  # any process the test starts and must stop by pid
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` by mechanism, before `-m` selects."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked `engines(...)` run once per engine named (the store fixture)."""
     marker = metafunc.definition.get_closest_marker("engines")
     if marker is not None and "engine" in metafunc.fixturenames:
-        metafunc.parametrize("engine", marker.args, indirect=True)
+        metafunc.parametrize("engine", engine_params(marker.args), indirect=True)
+
+
+def engine_params(names: tuple[str, ...]) -> list[Any]:
+    """A test run on both engines has its PostgreSQL half marked `slow`: the quick
+    loop checks the behaviour on SQLite, the full run on both. Tests written for
+    PostgreSQL alone (the lease, the change feed) stay in the quick loop."""
+    if len(names) < 2:
+        return list(names)
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if name != "sqlite" else name
+        for name in names
+    ]
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ class FakeWebhook:
         server.daemon_threads = True
         server.hook = self  # type: ignore[attr-defined]
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:

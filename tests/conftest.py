@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from reminders.cli import cli
 from reminders.cli.common import Runtime
@@ -34,12 +35,64 @@ SLOW_FIXTURES = frozenset(
 )
 
 
+# Telegram delivery tests that still wait on real time (retry_after, backoff,
+# pacing windows, request deadlines, a reply trickled a byte a second). Remove a
+# name here once its test runs on the fake clock.
+REAL_TIME_TESTS = {
+    "test_delivery.py": {
+        "test_429_waits_retry_after_before_the_next_attempt",
+        "test_429_pauses_only_the_chat_it_concerns",
+        "test_bad_gateway_is_retried",
+        "test_transient_failures_stop_at_the_deadline",
+        "test_unreachable_server_during_send_is_temporary",
+        "test_dropped_connection_is_resent_at_least_once",
+        "test_read_timeout_is_ambiguous",
+        "test_burst_is_paced_without_429s",
+        "test_queueing_behind_a_burst_does_not_use_up_the_deadline",
+        "test_group_and_overall_windows_are_held",
+    },
+    "test_poison.py": {
+        "test_ambiguous_reply_with_resend_is_retried_then_fails",
+        "test_reply_that_is_not_a_delivery_fails_without_ambiguity",
+        "test_trickled_reply_is_cut_off_by_the_request_deadline",
+        "test_recovery_never_raises_and_closes_every_run",
+        "test_closing_the_limiter_stops_queued_sends_before_they_go_out",
+    },
+}
+
+
+# Generated examples per property test in the quick loop; the full run keeps each
+# test's own count (and every run replays the failures Hypothesis has saved).
+QUICK_EXAMPLES = 25
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `slow` by mechanism, before `-m` selects."""
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Mark `slow` by mechanism (and the list above), before `-m` selects; in a
+    run that leaves out `slow`, property tests try fewer examples."""
+    quick = "not slow" in (config.getoption("markexpr") or "")
     for item in items:
-        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        real_time = REAL_TIME_TESTS.get(item.path.name, set())
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or (
+            getattr(item, "originalname", item.name) in real_time
+        ):
             item.add_marker(pytest.mark.slow)
+        if quick:
+            fewer_examples(item)
+
+
+def fewer_examples(item: pytest.Item) -> None:
+    """Cap a Hypothesis test's examples at QUICK_EXAMPLES (its settings live on
+    the test function, where Hypothesis's own pytest plugin adjusts them too)."""
+    function: Any = getattr(item, "obj", None)
+    function = getattr(function, "__func__", function)
+    own = getattr(function, "_hypothesis_internal_use_settings", None)
+    if hasattr(function, "hypothesis") and own and own.max_examples > QUICK_EXAMPLES:
+        function._hypothesis_internal_use_settings = settings(
+            own, max_examples=QUICK_EXAMPLES
+        )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -533,6 +533,7 @@ def _config(home: Path, api: Any) -> None:
     )
 
 
+@pytest.mark.slow
 def test_run_exits_75_when_telegram_is_down_and_69_when_it_refuses(
     home: Path, telegram: Any
 ) -> None:

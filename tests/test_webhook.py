@@ -202,7 +202,10 @@ def test_redirects_are_not_followed(run: Cli, home: Path, hook: FakeWebhook) -> 
 
 @pytest.mark.parametrize(
     ("on_ambiguous", "status", "requests"),
-    [("resend", "sent", 2), ("skip", "failed", 1)],
+    [
+        pytest.param("resend", "sent", 2, marks=pytest.mark.slow),  # waits a backoff
+        ("skip", "failed", 1),
+    ],
 )
 def test_connection_dropped_after_the_body_follows_on_ambiguous(
     run: Cli,

@@ -61,6 +61,13 @@ REAL_TIME_TESTS = {
 }
 
 
+# Cases too heavy for the quick loop that a marker line cannot reach (a row of a
+# parametrised table): a 10 MB store built and parsed.
+HEAVY_CASES = {
+    "test_refused_with_one_line_and_the_store_untouched[import 10 MB malformed]",
+}
+
+
 # Generated examples per property test in the quick loop; the full run keeps each
 # test's own count (and every run replays the failures Hypothesis has saved).
 QUICK_EXAMPLES = 25
@@ -70,13 +77,15 @@ QUICK_EXAMPLES = 25
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Mark `slow` by mechanism (and the list above), before `-m` selects; in a
+    """Mark `slow` by mechanism (and the lists above), before `-m` selects; in a
     run that leaves out `slow`, property tests try fewer examples."""
     quick = "not slow" in (config.getoption("markexpr") or "")
     for item in items:
         real_time = REAL_TIME_TESTS.get(item.path.name, set())
-        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or (
-            getattr(item, "originalname", item.name) in real_time
+        if (
+            SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            or getattr(item, "originalname", item.name) in real_time
+            or item.name in HEAVY_CASES
         ):
             item.add_marker(pytest.mark.slow)
         if quick:

@@ -339,6 +339,7 @@ def test_import_lists_the_fields_it_drops(
     assert "isolation, notify, scheduledToolPolicy" in text
 
 
+@pytest.mark.slow
 def test_agenda_says_where_it_cut_and_how_to_see_more(
     run: Cli, clock: FakeClock
 ) -> None:

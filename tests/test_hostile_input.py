@@ -310,6 +310,7 @@ def test_import_refuses_an_interval_under_one_second(tmp_path: Path, run: Cli) -
     assert actions == {"fast": "refused", "a": "imported"}
 
 
+@pytest.mark.slow
 def test_json5_comments_and_trailing_commas_still_import(
     tmp_path: Path, run: Cli
 ) -> None:

@@ -334,6 +334,7 @@ def test_without_the_extra_mcp_says_what_to_install(
     assert "pip install 'reminders[mcp]'" in result.stderr
 
 
+@pytest.mark.slow
 def test_other_commands_never_import_the_sdk(home: Path) -> None:
     """The MCP SDK stays off every other command's import path (start-up time)."""
     code = (

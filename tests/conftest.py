@@ -35,26 +35,20 @@ SLOW_FIXTURES = frozenset(
 )
 
 
-# Telegram delivery tests that still wait on real time (retry_after, backoff,
-# pacing windows, request deadlines, a reply trickled a byte a second). Remove a
-# name here once its test runs on the fake clock.
+# Telegram delivery tests that still wait on real time: a read timeout, a
+# deadline of retries against a dead server or a poison reply, a reply trickled a
+# byte a second. Remove a name here once its test runs on the fake clock.
 REAL_TIME_TESTS = {
     "test_delivery.py": {
-        "test_429_waits_retry_after_before_the_next_attempt",
-        "test_429_pauses_only_the_chat_it_concerns",
-        "test_bad_gateway_is_retried",
-        "test_transient_failures_stop_at_the_deadline",
+        "test_read_timeout_is_ambiguous",
         "test_unreachable_server_during_send_is_temporary",
         "test_dropped_connection_is_resent_at_least_once",
-        "test_read_timeout_is_ambiguous",
-        "test_burst_is_paced_without_429s",
-        "test_queueing_behind_a_burst_does_not_use_up_the_deadline",
-        "test_group_and_overall_windows_are_held",
     },
     "test_poison.py": {
         "test_ambiguous_reply_with_resend_is_retried_then_fails",
         "test_reply_that_is_not_a_delivery_fails_without_ambiguity",
         "test_trickled_reply_is_cut_off_by_the_request_deadline",
+        "test_bad_get_me_reply_fails_sends_temporarily",
         "test_recovery_never_raises_and_closes_every_run",
         "test_closing_the_limiter_stops_queued_sends_before_they_go_out",
     },

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from reminders.cli import cli
 from reminders.cli.common import Runtime
@@ -23,11 +24,97 @@ from tests.fake_bot_api import TOKEN, FakeBotApi
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Fixtures that start processes or a daemon against the fake Telegram: a test that
+# asks for one is `slow` without saying so, and `-m "not slow"` (the quick loop)
+# leaves it out.
+SLOW_FIXTURES = frozenset(
+    {
+        "setup",  # `reminders` subprocesses (the daemon among them) on a fake Telegram
+        "stopper",  # any process the test starts and must stop by pid
+    }
+)
+
+
+# Telegram delivery tests that still wait on real time: a read timeout, a
+# deadline of retries against a dead server or a poison reply, a reply trickled a
+# byte a second. Remove a name here once its test runs on the fake clock.
+REAL_TIME_TESTS = {
+    "test_delivery.py": {
+        "test_read_timeout_is_ambiguous",
+        "test_unreachable_server_during_send_is_temporary",
+        "test_dropped_connection_is_resent_at_least_once",
+    },
+    "test_poison.py": {
+        "test_ambiguous_reply_with_resend_is_retried_then_fails",
+        "test_reply_that_is_not_a_delivery_fails_without_ambiguity",
+        "test_trickled_reply_is_cut_off_by_the_request_deadline",
+        "test_bad_get_me_reply_fails_sends_temporarily",
+        "test_recovery_never_raises_and_closes_every_run",
+        "test_closing_the_limiter_stops_queued_sends_before_they_go_out",
+    },
+}
+
+
+# Cases too heavy for the quick loop that a marker line cannot reach (a row of a
+# parametrised table): a 10 MB store built and parsed.
+HEAVY_CASES = {
+    "test_refused_with_one_line_and_the_store_untouched[import 10 MB malformed]",
+}
+
+
+# Generated examples per property test in the quick loop; the full run keeps each
+# test's own count (and every run replays the failures Hypothesis has saved).
+QUICK_EXAMPLES = 25
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Mark `slow` by mechanism (and the lists above), before `-m` selects; in a
+    run that leaves out `slow`, property tests try fewer examples."""
+    quick = "not slow" in (config.getoption("markexpr") or "")
+    for item in items:
+        real_time = REAL_TIME_TESTS.get(item.path.name, set())
+        if (
+            SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            or getattr(item, "originalname", item.name) in real_time
+            or item.name in HEAVY_CASES
+        ):
+            item.add_marker(pytest.mark.slow)
+        if quick:
+            fewer_examples(item)
+
+
+def fewer_examples(item: pytest.Item) -> None:
+    """Cap a Hypothesis test's examples at QUICK_EXAMPLES (its settings live on
+    the test function, where Hypothesis's own pytest plugin adjusts them too)."""
+    function: Any = getattr(item, "obj", None)
+    function = getattr(function, "__func__", function)
+    own = getattr(function, "_hypothesis_internal_use_settings", None)
+    if hasattr(function, "hypothesis") and own and own.max_examples > QUICK_EXAMPLES:
+        function._hypothesis_internal_use_settings = settings(
+            own, max_examples=QUICK_EXAMPLES
+        )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked `engines(...)` run once per engine named (the store fixture)."""
     marker = metafunc.definition.get_closest_marker("engines")
     if marker is not None and "engine" in metafunc.fixturenames:
-        metafunc.parametrize("engine", marker.args, indirect=True)
+        metafunc.parametrize("engine", engine_params(marker.args), indirect=True)
+
+
+def engine_params(names: tuple[str, ...]) -> list[Any]:
+    """A test run on both engines has its PostgreSQL half marked `slow`: the quick
+    loop checks the behaviour on SQLite, the full run on both. Tests written for
+    PostgreSQL alone (the lease, the change feed) stay in the quick loop."""
+    if len(names) < 2:
+        return list(names)
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if name != "sqlite" else name
+        for name in names
+    ]
 
 
 @pytest.fixture

@@ -46,6 +46,12 @@ class Received:
     answered_at: float | None = None
 
 
+class _Server(ThreadingHTTPServer):
+    # A burst of connections beyond the listen backlog (5 by default) waits out a
+    # one-second SYN retry; a receiver under test should not.
+    request_queue_size = 128
+
+
 @dataclass
 class FakeWebhook:
     script: list[Any] = field(default_factory=list)
@@ -57,11 +63,11 @@ class FakeWebhook:
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> FakeWebhook:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.hook = self  # type: ignore[attr-defined]
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -155,6 +155,7 @@ def test_snooze_makes_a_one_shot_and_leaves_the_series_alone(
     assert any((r.response or "").startswith("snoozed until ") for r in runs(ctx))
 
 
+@pytest.mark.slow
 def test_a_strangers_command_and_press_change_nothing(
     ctx: AppContext, telegram: FakeBotApi, home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -229,6 +230,7 @@ def test_forged_or_stale_presses_are_answered_and_change_nothing(
     assert len(telegram.calls("editMessageText")) == (1 if forge == "twice" else 0)
 
 
+@pytest.mark.slow
 def test_remind_in_the_chat_makes_an_ordinary_reminder(
     ctx: AppContext, telegram: FakeBotApi, run: Cli
 ) -> None:
@@ -270,6 +272,7 @@ def test_an_unreadable_phrase_gets_two_examples_and_stores_nothing(
     assert db_rows(home) == []
 
 
+@pytest.mark.slow
 def test_list_cancel_buttons_and_the_cancel_command(
     ctx: AppContext, telegram: FakeBotApi
 ) -> None:
@@ -298,6 +301,7 @@ def test_list_cancel_buttons_and_the_cancel_command(
     assert any(r.startswith("Cancelled coffee") for r in replies)
 
 
+@pytest.mark.slow
 def test_snooze_command_replying_to_a_reminder(
     ctx: AppContext, telegram: FakeBotApi
 ) -> None:
@@ -315,6 +319,7 @@ def test_snooze_command_replying_to_a_reminder(
     assert follow_up.state.nextRunAtMs == ctx.now_ms() + 30 * 60_000
 
 
+@pytest.mark.slow
 def test_a_nag_resends_until_done(ctx: AppContext, telegram: FakeBotApi) -> None:
     """Each nag is a run of its own with buttons; Done on any of them stops it."""
     clock = FakeClock(ctx.now_ms())
@@ -356,6 +361,7 @@ def _done_data(request: Any) -> str:
     )  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_nags_stop_at_the_cap(ctx: AppContext, telegram: FakeBotApi) -> None:
     clock = FakeClock(ctx.now_ms())
     ctx.clock = clock
@@ -398,6 +404,7 @@ def test_quiet_hours_send_silently_and_nags_wait(
     assert wait == 1795590000000  # 2026-11-25T07:00:00Z
 
 
+@pytest.mark.slow
 def test_a_409_is_logged_once_with_the_fix_and_delivery_goes_on(
     ctx: AppContext, telegram: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -462,6 +469,7 @@ def test_nag_is_stored_as_our_own_field_and_not_exported(
     assert "nag" not in (home / "jobs.json").read_text()
 
 
+@pytest.mark.slow
 def test_a_press_before_the_send_is_recorded_waits_for_it(
     ctx: AppContext, telegram: FakeBotApi
 ) -> None:
@@ -569,6 +577,7 @@ def test_snoozing_in_a_forum_topic_keeps_the_topic(
     )
 
 
+@pytest.mark.slow
 def test_a_run_resent_after_a_crash_moves_its_buttons_to_the_new_message(
     ctx: AppContext, telegram: FakeBotApi
 ) -> None:

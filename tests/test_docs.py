@@ -74,6 +74,7 @@ def test_install_and_test_commands_name_reminders_by_its_venv_path() -> None:
     not (REPO / ".venv" / "bin" / "reminders").exists(),
     reason="needs the README's install step (.venv in the checkout)",
 )
+@pytest.mark.slow
 def test_quick_start_runs_verbatim_in_a_fresh_shell(tmp_path: Path) -> None:
     """The quick start's commands, copied as they stand into a new shell with no
     virtualenv active, all succeed."""

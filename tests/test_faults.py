@@ -190,6 +190,7 @@ def _limit_file_size(limit: int) -> Any:
     return apply
 
 
+@pytest.mark.slow
 def test_full_disk_is_a_clear_error_and_keeps_data(home: Path) -> None:
     """Writes past a size limit fail with a message, and what was stored survives."""
     env = {**os.environ, "REMINDERS_HOME": str(home)}

@@ -253,6 +253,7 @@ def test_database_deleted_or_replaced_stops_the_daemon(
     assert len(setup.api.texts()) <= gone_at + 1  # at most the one in flight
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_fresh_database_while_a_daemon_holds_the_lock(
     run: Cli, home: Path
 ) -> None:

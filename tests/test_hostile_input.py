@@ -310,6 +310,7 @@ def test_import_refuses_an_interval_under_one_second(tmp_path: Path, run: Cli) -
     assert actions == {"fast": "refused", "a": "imported"}
 
 
+@pytest.mark.slow
 def test_json5_comments_and_trailing_commas_still_import(
     tmp_path: Path, run: Cli
 ) -> None:
@@ -533,6 +534,7 @@ def _config(home: Path, api: Any) -> None:
     )
 
 
+@pytest.mark.slow
 def test_run_exits_75_when_telegram_is_down_and_69_when_it_refuses(
     home: Path, telegram: Any
 ) -> None:

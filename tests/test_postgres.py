@@ -214,6 +214,7 @@ def test_no_fresh_lease_means_no_running_daemon(run: Cli, store: Store) -> None:
 # -- change pick-up ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_cli_write_is_announced_and_a_lost_connection_forces_a_reread(
     run: Cli, store: Store
 ) -> None:

@@ -80,6 +80,7 @@ def test_launchd_plist_round_trips() -> None:
     assert data["StandardErrorPath"].endswith("daemon.err.log")
 
 
+@pytest.mark.slow
 def test_launchd_agent_stays_stopped_on_a_config_error(home: Path) -> None:
     """launchd restarts on any non-zero exit, so the agent's daemon command exits 0
     on a configuration error (one line says why) and 78 without the flag."""

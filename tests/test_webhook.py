@@ -138,6 +138,7 @@ def test_without_a_secret_the_request_is_unsigned_and_doctor_warns(
     assert line.startswith("ok") and "signed" in line
 
 
+@pytest.mark.slow
 def test_503_is_retried_until_it_is_taken(
     run: Cli, home: Path, hook: FakeWebhook
 ) -> None:
@@ -156,6 +157,7 @@ def test_503_is_retried_until_it_is_taken(
     assert all(verify(SECRET, r.headers, r.body) for r in hook.requests)
 
 
+@pytest.mark.slow
 def test_429_waits_until_the_date_retry_after_gives(
     run: Cli, home: Path, hook: FakeWebhook
 ) -> None:
@@ -200,7 +202,10 @@ def test_redirects_are_not_followed(run: Cli, home: Path, hook: FakeWebhook) -> 
 
 @pytest.mark.parametrize(
     ("on_ambiguous", "status", "requests"),
-    [("resend", "sent", 2), ("skip", "failed", 1)],
+    [
+        pytest.param("resend", "sent", 2, marks=pytest.mark.slow),  # waits a backoff
+        ("skip", "failed", 1),
+    ],
 )
 def test_connection_dropped_after_the_body_follows_on_ambiguous(
     run: Cli,
@@ -223,6 +228,7 @@ def test_connection_dropped_after_the_body_follows_on_ambiguous(
         assert "may have it" in done["errorText"]
 
 
+@pytest.mark.slow
 def test_no_answer_within_the_timeout_is_ambiguous(
     run: Cli, home: Path, hook: FakeWebhook
 ) -> None:
@@ -237,6 +243,7 @@ def test_no_answer_within_the_timeout_is_ambiguous(
     assert len({r.headers["webhook-id"] for r in hook.requests}) == 1
 
 
+@pytest.mark.slow
 def test_unreachable_receiver_gives_up_at_the_deadline(run: Cli, home: Path) -> None:
     """Connection refused is retried within delivery.deadline, then the run fails;
     `run` exits 75 (temporary: try again later), as for an unreachable Telegram."""
@@ -318,6 +325,7 @@ def reminder(hook: FakeWebhook, number: int) -> tuple[Reminder, Run]:
     return item, run
 
 
+@pytest.mark.slow
 def test_requests_to_one_host_are_paced(hook: FakeWebhook) -> None:
     """With a rate of 3 a second, the fourth request to a host waits for the
     first one's second to pass: the burst is spread out, not refused. (Arrivals are
@@ -443,6 +451,7 @@ def test_an_agent_can_add_a_webhook_reminder_through_the_cron_tool(home: Path) -
     assert refused.startswith("Error: 'x' is not a webhook URL")
 
 
+@pytest.mark.slow
 def test_retry_after_that_is_no_plain_number_is_ignored(
     run: Cli, home: Path, hook: FakeWebhook
 ) -> None:

@@ -80,6 +80,8 @@ class _Send:
     failures: int = 0  # in a row, for the backoff
     maybe_sent: bool = False  # an attempt of the current part may have arrived
     asked_wait: float = 0.0  # the lane pause (retry_after) before the next turn
+    # Awaited once, when the first request is about to leave (its turn granted).
+    before_request: Callable[[], Awaitable[None]] | None = None
 
     def course(self, resend_ambiguous: bool) -> Course:
         return Course(
@@ -167,10 +169,13 @@ class TelegramSender:
         skip_parts: int = 0,
         on_part: Callable[[int, int], Awaitable[None] | None] | None = None,
         reply_markup: Any = None,
+        before_request: Callable[[], Awaitable[None]] | None = None,
     ) -> SendResult:
         """Send `text` to `target`, part by part from index `skip_parts`.
 
-        `on_part(index, message_id)` runs after each part is accepted.
+        `before_request()` is awaited once, right before the first request goes
+        out (after the rate limiter's wait); what it raises ends the send with
+        nothing sent. `on_part(index, message_id)` runs after each part is accepted.
         `reply_markup` (buttons) goes on the last part only. Raises
         DeliveryFailure; its `sent_ids` are the parts that went out before it.
         Transient failures are retried for at most `deadline_s` from the first
@@ -191,6 +196,7 @@ class TelegramSender:
             parse_mode,
             SendResult([], target.chat_id),
             Deadline(self.deadline_s, self.limiter.clock),
+            before_request=before_request,
         )
         try:
             return await self._send(
@@ -254,6 +260,9 @@ class TelegramSender:
                     # count against the deadline: only the wait this send asked for.
                     state.deadline.credit(max(0.0, turn.waited - state.asked_wait))
                     state.asked_wait = 0.0
+                    if state.before_request is not None:
+                        hook, state.before_request = state.before_request, None
+                        await hook()
                     try:
                         message_id = await self._request(
                             state, part, silent, previews, markup

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reminders.errors import StoreBusy, StoreUnwritable, ValidationError
+from reminders.errors import ReminderError, StoreBusy, StoreUnwritable, ValidationError
 from reminders.fire_rules import Outcome
 from reminders.ratelimit import Stopped
 from reminders.schema import Reminder, Run
@@ -50,8 +51,47 @@ async def send_alert(sender: Sender, to: str, text: str) -> None:
         log.warning("failure alert to %s not delivered: %s", to, exc)
 
 
-async def send_run(firer: Firer, reminder: Reminder, run: Run) -> Outcome:
-    """Send a claimed run over its channel; the outcome says what happened."""
+class _NotOurs(Exception):
+    """The run is no longer this daemon's to send (see `_marker`)."""
+
+
+def _marker(firer: Firer, run: Run) -> Callable[[], Awaitable[None]]:
+    """Mark a resend just before its first request leaves, so a crash during it
+    does not lead to another resend, while a crash before it (the resend still
+    queued behind others) leaves the run to be resent by whoever runs next."""
+
+    async def mark() -> None:
+        try:
+            marked = await firer.write(firer.records.mark_resending, run.id)
+        except ReminderError:
+            if firer.leadership is None:
+                raise
+            marked = False  # the lease or the connection went: the leader resends
+        if not marked:  # or it was finished meanwhile by the daemon that claimed it
+            raise _NotOurs
+
+    return mark
+
+
+async def send_run(
+    firer: Firer, reminder: Reminder, run: Run, *, resent: bool = False
+) -> Outcome:
+    """Send a claimed run over its channel; the outcome says what happened. A
+    resend (crash recovery) is marked right before it goes out."""
+    try:
+        return await _send_run(
+            firer, reminder, run, _marker(firer, run) if resent else None
+        )
+    except _NotOurs:
+        return Outcome("interrupted", list(run.messageIds))
+
+
+async def _send_run(
+    firer: Firer,
+    reminder: Reminder,
+    run: Run,
+    before_request: Callable[[], Awaitable[None]] | None,
+) -> Outcome:
     if firer.leadership is not None and not firer.leadership.holds():
         # A leader paused past its lease between claim and send sends nothing and
         # records nothing: the run stays `sending` and the daemon that took over
@@ -65,6 +105,8 @@ async def send_run(firer: Firer, reminder: Reminder, run: Run) -> Outcome:
     if not reminder.delivers:
         return Outcome("skipped", [], note="delivery mode none: nothing sent")
     if reminder.webhook_url is not None:  # each channel sends on its own
+        if before_request is not None:
+            await before_request()
         return await _send_webhook(firer, reminder, run)
     delivery = reminder.delivery
     try:
@@ -99,6 +141,7 @@ async def send_run(firer: Firer, reminder: Reminder, run: Run) -> Outcome:
             silent=bool(delivery and delivery.silent) or extra.pop("silent", False),
             skip_parts=len(run.messageIds),
             on_part=on_part,
+            before_request=before_request,
             **extra,
         )
     except DeliveryFailure as failure:

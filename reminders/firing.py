@@ -135,7 +135,7 @@ class Firer:
         self, reminder: Reminder, run: Run, *, advance: bool, resent: bool = False
     ) -> Run:
         try:
-            outcome = await fire_send.send_run(self, reminder, run)
+            outcome = await fire_send.send_run(self, reminder, run, resent=resent)
         except Exception as exc:
             log.exception("sending %s (%s) failed", reminder.name, reminder.id)
             outcome = Outcome(

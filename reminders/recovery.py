@@ -1,8 +1,9 @@
 """Crash recovery: finish the runs a stop mid-send left `sending`.
 
 Design decision 6: such a send is ambiguous. It is resent once (at-least-once: a
-duplicate beats a lost reminder), marked first so a crash during the resend does
-not lead to another, or closed as failed when `delivery.on_ambiguous = "skip"`.
+duplicate beats a lost reminder), marked as its request leaves so a crash during
+the resend does not lead to another (a crash while it still waits its turn leaves
+it to be resent), or closed as failed when `delivery.on_ambiguous = "skip"`.
 A run that cannot be finished is closed with the reason; recovery never raises.
 """
 
@@ -75,7 +76,6 @@ async def _recover_run(firer: Firer, run: Run) -> Run | None:
         reminder.id,
         instant(run.scheduledForMs, "UTC"),
     )
-    # Marked first, so a crash during this resend does not lead to another.
-    if not await firer.write(records.mark_resending, run.id):
-        return None  # finished meanwhile by the daemon that claimed it
+    # Marked when its request is about to leave (fire_send), so a crash during
+    # the resend does not lead to another.
     return await firer.deliver(reminder, run, advance=advance, resent=True)

@@ -5,6 +5,7 @@ recovery waits out a database that refuses its writes instead of giving up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from reminders.firing import Firer
 from reminders.migrate import open_store
 from reminders.schema import Reminder, Run
 from reminders.store import Store
+from reminders.targets import parse_target
 from tests.fake_bot_api import FakeBotApi
 from tests.test_poison import BOUND_S, sender_for, stuck_runs
 
@@ -190,3 +192,44 @@ def test_recovery_leaves_a_run_finished_after_it_was_listed(
     with store.read() as db:
         [run] = db.runs(limit=10)
     assert (run.status, run.messageIds, texts) == ("sent", [77], [])
+
+
+def test_a_resend_stopped_while_waiting_its_turn_is_resent_next_time(
+    home: Path,
+) -> None:
+    """A crash while recovery's resend still waits for its turn (the chat's lane is
+    busy) leaves nothing marked: nothing went out, so the next start resends it.
+    The mark is written as the request leaves, so a crash after that is closed as
+    ambiguous instead of sending a third copy."""
+    store = stuck_runs(home, 1)
+    with store.read() as db:
+        [listed] = db.runs_with_status("sending")
+    with FakeBotApi() as api:
+
+        async def crash_while_queued() -> None:
+            async with sender_for(api) as sender:
+                # the chat's lane is taken for about a second by another send
+                await sender.send(parse_target("100"), "earlier")
+                firer = firer_for(store, sender)
+                task = asyncio.create_task(firer.recover_run(listed))
+                await asyncio.sleep(0.2)
+                assert not task.done()
+                task.cancel()  # the process dies here: no clean-up writes
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        asyncio.run(crash_while_queued())
+        with store.read() as db:
+            [left] = db.runs_with_status("sending")
+        assert (left.errorClass, api.texts()) == (None, ["earlier"])
+
+        async def next_start() -> Run | None:
+            async with sender_for(api) as sender:
+                firer = firer_for(store, sender)
+                return await asyncio.wait_for(firer.recover_run(left), BOUND_S)
+
+        done = asyncio.run(next_start())
+        texts = api.texts()
+    assert done is not None and done.status == "sent"
+    assert texts == ["earlier", "stuck 0"]
+    assert "resent after the daemon stopped mid-send" in (done.note or "")

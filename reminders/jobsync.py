@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reminders import triggers
+from reminders import aps_triggers, triggers
 from reminders.clock import Clock
 from reminders.db import translate_db_errors
 from reminders.errors import ReminderError
@@ -81,7 +81,7 @@ def job_for(spec: JobSpec, now_ms: int, default_tz: str) -> Any | None:
 
     if spec.due is None:
         return None
-    trigger = triggers.trigger_from_json(
+    trigger = aps_triggers.trigger_from_json(
         spec.schedule, spec.id, default_tz, spec.anchor
     )
     # Built from its state, as the job store itself restores jobs: Job() would

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from reminders.aps_triggers import build_trigger
 from reminders.errors import ScheduleError
 from reminders.schema import AtSchedule, CronSchedule, EverySchedule
 from reminders.triggers import (
-    build_trigger,
     grid_anchor,
     next_fire_ms,
     previous_fire_ms,

@@ -59,7 +59,9 @@ def job_json(reminder: Reminder) -> dict[str, Any]:
 
 
 def _status(ctx: AppContext, params: dict[str, Any]) -> dict[str, Any]:
-    state = app.daemon_state(ctx)
+    from reminders.status import daemon_state
+
+    state = daemon_state(ctx)
     counts = state["reminders"]
     return {
         "enabled": state["daemon"] == "running",

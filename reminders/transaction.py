@@ -169,6 +169,9 @@ class Transaction(Db):
         by_flag = {bool(row["enabled"]): int(row["n"]) for row in rows}
         return {"enabled": by_flag.get(True, 0), "disabled": by_flag.get(False, 0)}
 
+    def newest_update_ms(self) -> int:
+        return int(self.value("SELECT max(updated_at_ms) FROM reminders") or 0)
+
     def next_due_at(self) -> int | None:
         value = self.value(
             "SELECT min(next_run_at_ms) FROM reminders WHERE enabled = :yes",

@@ -79,14 +79,14 @@ def _token(runtime: Runtime) -> str:
 
 
 def _database(runtime: Runtime) -> str:
-    store = runtime.app.store
-    with store.write() as tx:
-        tx.set_meta("doctor.checked_ms", str(runtime.app.now_ms()))
-    return f"migrated and writable ({store.label})"
+    from reminders.status import mark_checked
+
+    mark_checked(runtime.app)
+    return f"migrated and writable ({runtime.app.store.label})"
 
 
 def _daemon(runtime: Runtime) -> str:
-    from reminders.app import daemon_state
+    from reminders.status import daemon_state
 
     state = daemon_state(runtime.app)
     if state["daemon"] != "running":
@@ -133,9 +133,9 @@ def _clock(ctx: app.AppContext) -> str:
     now = ctx.now_ms()
     if now < 1_704_067_200_000:  # 2024-01-01
         raise ReminderError("the system clock is before 2024. Set the date (NTP).")
-    with ctx.store.read() as tx:
-        latest = max((r.updatedAtMs for r in tx.all()), default=0)
-    if latest - now > 60_000:
+    from reminders.status import newest_change_ms
+
+    if newest_change_ms(ctx) - now > 60_000:
         raise ReminderError(
             "the clock is behind the newest stored change. Check the system time (NTP)."
         )
@@ -143,11 +143,10 @@ def _clock(ctx: app.AppContext) -> str:
 
 
 def _webhooks(runtime: Runtime) -> str:
+    from reminders.status import webhook_urls
     from reminders.targets import webhook_warning
 
-    ctx = runtime.app
-    with ctx.store.read() as tx:
-        urls = [r.webhook_url for r in tx.all() if r.webhook_url]
+    urls = webhook_urls(runtime.app)
     if not urls:
         return "no webhook reminders"
     problems = []

@@ -88,7 +88,9 @@ def status(ctx: AppContext, as_json: bool) -> None:
 
     Exits 0 when the daemon runs and is fresh, 69 when it is stopped or stale.
     """
-    state = app.daemon_state(ctx)
+    from reminders.status import daemon_state
+
+    state = daemon_state(ctx)
     if as_json:
         echo_json(state)
     else:

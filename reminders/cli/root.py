@@ -17,11 +17,11 @@ from reminders.cli.common import ReminderGroup, Runtime
 # Each command and the module under reminders.cli holding it (in its COMMANDS).
 MANAGE = ("add", "list", "show", "edit", "rm", "enable", "disable", "next")
 COMMAND_MODULES = {
-    **dict.fromkeys(MANAGE, "manage"),
-    **dict.fromkeys(("daemon", "status", "runs", "run", "send-test"), "operate"),
+    **dict.fromkeys(MANAGE, "reminder_cmds"),
+    **dict.fromkeys(("daemon", "status", "runs", "run", "send-test"), "daemon_cmds"),
     **dict.fromkeys(("import", "export"), "openclaw_cmds"),
-    **dict.fromkeys(("doctor", "agenda"), "health"),
-    **dict.fromkeys(("config", "db"), "setup"),
+    **dict.fromkeys(("doctor", "agenda"), "doctor_cmds"),
+    **dict.fromkeys(("config", "db"), "config_cmds"),
     "service": "service_cmds",
     **dict.fromkeys(("mcp", "skill"), "agent_cmds"),
 }

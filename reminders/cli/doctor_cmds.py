@@ -61,7 +61,7 @@ def _secrets(runtime: Runtime) -> str:
 
 
 def _token(runtime: Runtime) -> str:
-    from reminders.cli.operate import _sender
+    from reminders.cli.daemon_cmds import _sender
 
     if not bot_token(runtime.settings):
         raise ReminderError(

@@ -326,7 +326,7 @@ def test_json5_comments_and_trailing_commas_still_import(
 
 # -- generated hostile input: only our errors, never a traceback (70) -----------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 ODD_TEXT = st.text(
@@ -500,6 +500,7 @@ TIME_VALUE = st.one_of(
     st.lists(CRON_ITEM, min_size=5, max_size=6).map(" ".join),
     st.sampled_from([None, "UTC", "Europe/Berlin", "Nowhere/Else", "", "../etc"]),
 )
+@example("--at", "\ud800", "0 9 * * *", None)  # a lone surrogate no byte gives
 def test_generated_times_give_a_reminder_or_our_error(
     home: Path, flag: str, value: str, cron: str, tz: str | None
 ) -> None:

@@ -103,9 +103,12 @@ class ReminderGroup(click.Group):
             # Bytes that are not UTF-8 reach Python as lone surrogates; nothing
             # downstream (the database, Telegram) can store or send them.
             if isinstance(arg, str) and not arg.isascii() and _SURROGATE.search(arg):
-                shown = arg.encode("utf-8", "surrogateescape").decode(
-                    "ascii", "replace"
-                )
+                try:
+                    shown = arg.encode("utf-8", "surrogateescape").decode(
+                        "ascii", "replace"
+                    )
+                except UnicodeEncodeError:  # a surrogate no undecodable byte makes
+                    shown = arg.encode("ascii", "backslashreplace").decode("ascii")
                 click.echo(
                     f"Error: the argument {shown!r} is not valid UTF-8 text. "
                     "Retype it, or set a UTF-8 locale (LANG=C.UTF-8).",

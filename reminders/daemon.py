@@ -202,7 +202,7 @@ class Daemon:
         if self.watch.fault is not None:
             await self.watch.retry(now_ms)
         elif self.shared is not None:
-            await self.shared.step()
+            await self.shared.step(now_ms)
         else:
             try:
                 await self.jobs.reconcile_changes()

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from reminders.schema import Run
 
 log = logging.getLogger("reminders.daemon")
+# How often the leader looks for runs nobody is sending any more, and how much
+# longer than a lease plus a send's deadline such a run must have waited.
+SWEEP_EVERY_MS = 30_000
+ORPHAN_MARGIN_MS = 30_000
 
 
 class Host(Protocol):
@@ -60,6 +64,8 @@ class Failover:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._db_trouble = False
         self._reconciling = asyncio.Lock()  # a rebuild or a sync at once
+        self._swept_ms = 0
+        self.orphan_after_ms = 0  # set at start, from the lease and the deadline
 
     def start(self) -> None:
         """Stand by: listen for changes and try for the lease."""
@@ -72,6 +78,8 @@ class Failover:
         self.host.jobs.listener = self.listener
         self.listener.start()
         ttl_ms = parse_duration(self.host.ctx.settings.daemon.lease)
+        deadline_ms = parse_duration(self.host.ctx.settings.delivery.deadline)
+        self.orphan_after_ms = ttl_ms + deadline_ms + ORPHAN_MARGIN_MS
         lease = Lease(self.store, holder, ttl_ms)
         self.elector = Elector(lease, self.leadership, self._lead, self._follow)
         self._spawn(self.elector.run(self.host.stop_event))
@@ -129,9 +137,9 @@ class Failover:
         """Elected (the lease may still need checking with `holds()`)."""
         return self.leadership.epoch is not None
 
-    async def step(self) -> None:
+    async def step(self, now_ms: int) -> None:
         """One round of the daemon's loop: step down if the lease ran out, else
-        sync the jobs of what changed."""
+        sync the jobs of what changed and, now and then, resend orphaned runs."""
         assert self.elector is not None
         leadership = self.leadership
         if leadership.epoch is not None and not leadership.holds():
@@ -143,6 +151,33 @@ class Failover:
             return  # a take-over is rebuilding; its changes are read after it
         async with self._reconciling:
             await self.guarded(self.host.jobs.reconcile_changes())
+        if now_ms - self._swept_ms >= SWEEP_EVERY_MS:
+            self._swept_ms = now_ms
+            await self.guarded(self._sweep(now_ms))
+
+    async def _sweep(self, now_ms: int) -> None:
+        """Recover runs left `sending` long after any daemon could still be sending
+        them: a claim whose send was cut off by a lease lost for a moment, after the
+        take-over that would have resent it had already looked. A take-over's
+        recovery finds every other such run; this one finds these."""
+        firer = self.host.firer
+        if firer is None:
+            return
+        stuck = await asyncio.to_thread(firer.stuck_runs)
+        before = now_ms - self.orphan_after_ms
+        busy = self.host.jobs.firing
+        orphans = [
+            run
+            for run in stuck
+            if (run.startedAtMs or run.scheduledForMs) < before
+            and run.reminderId not in busy
+        ]
+        if orphans and self.leadership.holds():
+            log.warning(
+                "%d runs left sending by a cut-off send: resending", len(orphans)
+            )
+            busy |= {run.reminderId for run in orphans}
+            self.host.recover(orphans)
 
     async def guarded(self, work: Awaitable[None]) -> None:
         """Run database work; a lost connection is logged once and retried on the

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -367,14 +366,11 @@ class _StoreFile:
         self.opened = self._identity()
 
     def _identity(self) -> tuple[int, int] | None:
-        path = self.ctx.store.path if "store" in self.ctx.__dict__ else None
-        if path is None:
-            return None
-        try:
-            found = os.stat(path)
-        except OSError:
-            return None
-        return found.st_dev, found.st_ino
+        from reminders.store_watch import file_identity
+
+        return file_identity(
+            self.ctx.store.path if "store" in self.ctx.__dict__ else None
+        )
 
     @contextlib.contextmanager
     def current(self) -> Iterator[None]:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reminders.errors import ReminderError, StoreBusy, StoreUnwritable, ValidationError
+from reminders.errors import ReminderError, ValidationError
 from reminders.fire_rules import Outcome
 from reminders.ratelimit import Stopped
 from reminders.schema import Reminder, Run
@@ -125,8 +125,10 @@ async def _send_run(
 
     async def on_part(index: int, message_id: int) -> None:
         sent_ids.append(message_id)
-        # Only a crash needs it on disk; the outcome carries the ids anyway.
-        with contextlib.suppress(StoreBusy, StoreUnwritable):
+        # Only a crash needs it on disk; the outcome carries the ids anyway, so a
+        # database that refuses it now (busy, full, a server restarting) is no
+        # reason to call the send failed.
+        with contextlib.suppress(ReminderError):
             await asyncio.to_thread(firer.records.record_part, run.id, list(sent_ids))
 
     from reminders.delivery import DeliveryFailure

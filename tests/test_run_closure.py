@@ -15,7 +15,7 @@ import pytest
 
 from reminders.clock import SystemClock
 from reminders.db import sqlite_url
-from reminders.errors import StoreBusy
+from reminders.errors import StoreBusy, TransientError
 from reminders.firing import Firer
 from reminders.migrate import open_store
 from reminders.schema import Reminder, Run
@@ -233,3 +233,23 @@ def test_a_resend_stopped_while_waiting_its_turn_is_resent_next_time(
     assert done is not None and done.status == "sent"
     assert texts == ["earlier", "stuck 0"]
     assert "resent after the daemon stopped mid-send" in (done.note or "")
+
+
+def test_a_database_that_refuses_a_part_id_does_not_fail_the_send(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each sent part's id is written at once, for crash recovery only. A server
+    restarting at that moment is no reason to call a delivered message failed:
+    the outcome, written after, carries the ids anyway."""
+    import reminders.fire_records
+
+    def refused(*_args: Any) -> None:
+        raise TransientError("Cannot reach the database server (restarting)")
+
+    monkeypatch.setattr(reminders.fire_records.FireRecords, "record_part", refused)
+    store, _slot = hourly_due(home)
+    with FakeBotApi() as api:
+        run, _ = fire(store, api)
+        texts = api.texts()
+    assert run is not None
+    assert (run.status, run.messageIds, texts) == ("sent", [1], ["stretch"])

@@ -27,8 +27,9 @@ CHILD = r"""
 import atexit, json, sys
 from collections import Counter
 
-import reminders.daemon as daemon
+import reminders.aps_triggers as aps_triggers
 import reminders.jobstore as jobstore
+import reminders.jobsync as jobsync
 import reminders.triggers as triggers
 
 counts = Counter()
@@ -39,12 +40,13 @@ def next_fire_ms(*args, **kwargs):
     caller = sys._getframe(1).f_code.co_name
     counts["next fire computed by " + {
         "get_next_fire_time": "APScheduler's trigger",
-        "next_run": "the outcome record (next_run)",
+        "_next_run": "the outcome record (next_run)",
     }.get(caller, caller)] += 1
     return real_next(*args, **kwargs)
 
 
-triggers.next_fire_ms = next_fire_ms
+triggers.next_fire_ms = next_fire_ms  # next_run's, plan_fire's
+aps_triggers.next_fire_ms = next_fire_ms  # the APScheduler trigger classes'
 store = jobstore.ReminderJobStore
 for name, label in (("update_job", "moved by APScheduler"), ("remove_job", "removed by APScheduler")):
     def wrap(real, label=label):
@@ -64,7 +66,7 @@ def put(self, rows, drop=()):
 
 
 store.put = put
-real_changed = daemon.Daemon._changed_reminders
+real_changed = jobsync.JobSync._changed_reminders
 
 
 def changed(self, extra):
@@ -77,7 +79,7 @@ def changed(self, extra):
     return revision, ids, found
 
 
-daemon.Daemon._changed_reminders = changed
+jobsync.JobSync._changed_reminders = changed
 OUT = sys.argv[1]
 atexit.register(lambda: open(OUT, "w").write(json.dumps(counts)))
 from reminders.cli import main

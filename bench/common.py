@@ -225,6 +225,16 @@ def measure_lateness(
     ]
 
 
+def arrival_ms(api: FakeBotApi, text: str, written_s: float) -> float | None:
+    """Milliseconds from `written_s` (wall clock) until the fake Bot API received
+    `text`; None when it did not arrive within 10 s."""
+    deadline = time.monotonic() + 10
+    while text not in api.texts() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    arrived = [r.wall for r in api.messages() if r.params["text"] == text]
+    return (arrived[0] - written_s) * 1000 if arrived else None
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

@@ -27,6 +27,7 @@ from common import (
     Daemon,
     FakeBotApi,
     PgDatabase,
+    arrival_ms,
     measure_lateness,
     now_ms,
     populate_idle,
@@ -101,14 +102,9 @@ def pickup(url: str, size: int, samples: int) -> str:
                 # From the moment the CLI wrote the row (the daemon may deliver it
                 # before the CLI process has even exited).
                 written = json.loads(out)["createdAtMs"] / 1000
-                deadline = time.monotonic() + 10
-                while f"pickup {n}" not in api.texts() and time.monotonic() < deadline:
-                    time.sleep(0.005)
-                arrived = [
-                    r.wall for r in api.messages() if r.params["text"] == f"pickup {n}"
-                ]
-                if arrived:
-                    latencies.append((arrived[0] - written) * 1000)
+                latency = arrival_ms(api, f"pickup {n}", written)
+                if latency is not None:
+                    latencies.append(latency)
                 time.sleep(0.37)
         finally:
             daemon.stop()

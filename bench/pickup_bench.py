@@ -14,7 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Daemon, FakeBotApi, populate_idle, summary, write_config
+from common import (
+    Daemon,
+    FakeBotApi,
+    arrival_ms,
+    populate_idle,
+    summary,
+    write_config,
+)
 
 
 def pickup(size: int, samples: int) -> str:
@@ -47,14 +54,9 @@ def pickup(size: int, samples: int) -> str:
                     check=True,
                 )
                 written = time.time()
-                deadline = time.monotonic() + 10
-                while f"pickup {n}" not in api.texts() and time.monotonic() < deadline:
-                    time.sleep(0.005)
-                arrived = [
-                    r.wall for r in api.messages() if r.params["text"] == f"pickup {n}"
-                ]
-                if arrived:
-                    latencies.append((arrived[0] - written) * 1000)
+                latency = arrival_ms(api, f"pickup {n}", written)
+                if latency is not None:
+                    latencies.append(latency)
                 time.sleep(0.37)  # land at different points of the poll cycle
         finally:
             daemon.stop()

@@ -351,6 +351,9 @@ def run_now(ctx: AppContext, ref: str) -> tuple[Reminder, Run]:
                 with contextlib.suppress(Unavailable):  # the run records why
                     await sender.start()
             firer = make_firer(ctx.store, sender, ctx.settings, ctx.clock)
-            return await firer.run_now(reminder)
+            try:
+                return await firer.run_now(reminder)
+            finally:
+                firer.close()
 
     return reminder, asyncio.run(go())

@@ -369,6 +369,7 @@ class Daemon:
         released = 0
         for firer in self._firers:
             released += await asyncio.to_thread(firer.release_stopped)
+            firer.close()
         if released:
             log.info("%d reminders not sent yet will fire again on start", released)
         scheduler = self.jobs.scheduler

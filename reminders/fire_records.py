@@ -8,7 +8,9 @@ one short transaction, run in a thread; none is held open across a send.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reminders.fire_rules import AlertPolicy, Outcome, outcome_effect, plan_fire
@@ -107,12 +109,15 @@ class FireRecords:
 
     # -- while sending -------------------------------------------------------------
 
-    def record_part(self, run_id: int, ids: list[int]) -> None:
-        values: dict[str, Any] = {"message_ids": ids}
-        if len(ids) == 1:  # the first message reached Telegram: delivered
-            values["delivered_at_ms"] = self.clock.now_ms()
+    def record_parts(self, parts: dict[int, tuple[list[int], int]]) -> None:
+        """Note the message ids each run has sent so far, in one transaction:
+        {run id: (ids, when the last of them was accepted)}."""
         with self.store.write() as tx:
-            tx.update_run(run_id, **values)
+            for run_id, (ids, at_ms) in parts.items():
+                values: dict[str, Any] = {"message_ids": ids}
+                if len(ids) == 1:  # the first message reached Telegram: delivered
+                    values["delivered_at_ms"] = at_ms
+                tx.update_run(run_id, **values)
 
     # -- record --------------------------------------------------------------------
 
@@ -229,3 +234,56 @@ def _log(reminder: Reminder, run: Run) -> None:
         f" messages {run.messageIds}" if run.messageIds else "",
         f" error {run.errorClass}: {run.errorText}" if run.errorClass else "",
     )
+
+
+class PartLog:
+    """Writes down what reached the chat as it comes back, on a thread of its own
+    and never queued behind a burst's claims: until a message's id is on disk, a
+    crash resends it. What arrives while a write is on its way goes in the next
+    one, so a burst costs a few transactions, not one per message."""
+
+    def __init__(self, records: FireRecords) -> None:
+        self.records = records
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="reminders-sent")
+        self._pending: dict[int, tuple[list[int], int]] = {}
+        self._waiting: list[asyncio.Future[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def note(self, run_id: int, ids: list[int]) -> None:
+        """Return once the run's ids are on disk; raises what the write raised."""
+        loop = asyncio.get_running_loop()
+        self._pending[run_id] = (list(ids), self.records.clock.now_ms())
+        done: asyncio.Future[None] = loop.create_future()
+        self._waiting.append(done)
+        if self._writer is None:
+            self._writer = loop.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                waiting, self._waiting = self._waiting, []
+                try:
+                    await loop.run_in_executor(
+                        self._thread, self.records.record_parts, batch
+                    )
+                except asyncio.CancelledError:
+                    for future in waiting:
+                        future.cancel()
+                    raise
+                except Exception as exc:  # each waiter decides what it means
+                    for future in waiting:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for future in waiting:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._writer = None
+
+    def close(self) -> None:
+        """Let the thread go once it finishes what it was given."""
+        self._thread.shutdown(wait=False)

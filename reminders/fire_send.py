@@ -8,7 +8,6 @@ a long text's parts as they go out (only a crash needs them on disk).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -129,7 +128,7 @@ async def _send_run(
         # database that refuses it now (busy, full, a server restarting) is no
         # reason to call the send failed.
         with contextlib.suppress(ReminderError):
-            await asyncio.to_thread(firer.records.record_part, run.id, list(sent_ids))
+            await firer.parts.note(run.id, sent_ids)
 
     from reminders.delivery import DeliveryFailure
 

@@ -21,7 +21,7 @@ from reminders.errors import (
     StoreUnwritable,
     TransientError,
 )
-from reminders.fire_records import FireRecords
+from reminders.fire_records import FireRecords, PartLog
 from reminders.fire_rules import AlertPolicy, Outcome, join_notes
 from reminders.fire_send import FireHooks, Sender
 from reminders.schema import Reminder, Run
@@ -71,6 +71,10 @@ class Firer:
         # Several daemons on PostgreSQL: the lease this one must hold to claim or
         # send (reminders.lease.Leadership); None when it is the only daemon.
         self.leadership: Any = None
+        self.parts = PartLog(self.records)  # what reached the chat, written at once
+
+    def close(self) -> None:
+        self.parts.close()
 
     # -- scheduled fires -------------------------------------------------------
 

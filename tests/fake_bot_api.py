@@ -329,6 +329,10 @@ class FakeBotApi:
 
     def _check(self, params: dict[str, Any]) -> Fault | None:
         chat, thread = params.get("chat_id"), params.get("message_thread_id")
+        if chat in (None, ""):  # as Telegram answers a body cut short by a crash
+            return Fault(400, "Bad Request: chat_id is empty")
+        if not params.get("text"):
+            return Fault(400, "Bad Request: message text is empty")
         if chat in self.migrated_chats:
             return migrated(self.migrated_chats[chat])
         if chat in self.unknown_chats:

@@ -246,7 +246,7 @@ def test_a_database_that_refuses_a_part_id_does_not_fail_the_send(
     def refused(*_args: Any) -> None:
         raise TransientError("Cannot reach the database server (restarting)")
 
-    monkeypatch.setattr(reminders.fire_records.FireRecords, "record_part", refused)
+    monkeypatch.setattr(reminders.fire_records.FireRecords, "record_parts", refused)
     store, _slot = hourly_due(home)
     with FakeBotApi() as api:
         run, _ = fire(store, api)

@@ -227,6 +227,8 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             data["description"] = spec.description.strip() or None
         if spec.enabled is not None:
             data["enabled"] = spec.enabled
+            if not spec.enabled:
+                tx.stop_nags(current.id)
         if spec.delete_after_run is not None:
             data["deleteAfterRun"] = spec.delete_after_run
         if spec.catch_up is not None:
@@ -310,6 +312,7 @@ def remove(ctx: AppContext, ref: str) -> Reminder:
     with ctx.store.write() as tx:
         reminder = resolve(ctx, ref, tx)
         tx.delete(reminder.id, ctx.now_ms())
+        tx.stop_nags(reminder.id)
     return reminder
 
 

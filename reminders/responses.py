@@ -281,6 +281,7 @@ def cancel_in_chat(ctx: AppContext, ref: str, chat_id: int) -> Reminder:
         if not delivered_to(reminder, chat_id):
             raise ReminderNotFound(ref)
         tx.delete(reminder.id, ctx.now_ms())
+        tx.stop_nags(reminder.id)
     return reminder
 
 

@@ -59,6 +59,15 @@ class Transaction(Db):
         self.run("DELETE FROM reminders WHERE id = :id", {"id": reminder_id})
         self._record_change(reminder_id, "delete", now_ms)
 
+    def stop_nags(self, reminder_id: str) -> None:
+        """End the nag chains of a reminder its user removed or turned off (a
+        one-shot deleted after its own run keeps nagging until Done)."""
+        self.run(
+            "UPDATE chat_prompts SET next_nag_at_ms = NULL "
+            "WHERE reminder_id = :id AND next_nag_at_ms IS NOT NULL",
+            {"id": reminder_id},
+        )
+
     def get(self, reminder_id: str) -> Reminder | None:
         row = self.one("SELECT * FROM reminders WHERE id = :id", {"id": reminder_id})
         return row_to_reminder(row) if row else None

@@ -353,6 +353,43 @@ def test_a_nag_resends_until_done(ctx: AppContext, telegram: FakeBotApi) -> None
     assert [r.response for r in runs(ctx) if r.response] == ["done"]
 
 
+@pytest.mark.parametrize("stop", ["rm", "disable"])
+def test_removing_or_disabling_a_reminder_stops_its_nags(
+    ctx: AppContext, telegram: FakeBotApi, stop: str
+) -> None:
+    """A nag chain belongs to its reminder: `rm` or `disable` ends it, while a
+    one-shot deleted after its own run goes on nagging until Done."""
+    clock = FakeClock(ctx.now_ms())
+    ctx.clock = clock
+    kept = add(ctx, at="1s", system_event="kept", extra={"nagEveryMs": 900_000})
+    stopped = add(
+        ctx,
+        at="1s",
+        system_event="stopped",
+        delete_after_run=False,
+        extra={"nagEveryMs": 900_000},
+    )
+
+    async def body(service: ChatService, firer: Any) -> None:
+        service._tasks[1].cancel()  # the test plays the nagger's part
+        clock.advance(2000)
+        await firer.fire(kept.id)
+        await firer.fire(stopped.id)
+        if stop == "rm":
+            app.remove(ctx, stopped.id)
+        else:
+            app.set_enabled(ctx, stopped.id, False)
+        clock.advance(900_000)
+        await service.nag_due()
+
+    chat_run(ctx, body)
+    assert app.list_reminders(ctx, include_disabled=True) == (
+        [] if stop == "rm" else [app.resolve(ctx, stopped.id)]
+    )
+    assert telegram.texts() == ["kept", "stopped", "kept"]
+    assert responses.next_nag_at(ctx.store) == clock.now_ms() + 900_000  # kept
+
+
 def _done_data(request: Any) -> str:
     return next(
         data

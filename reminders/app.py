@@ -322,7 +322,7 @@ def remove(ctx: AppContext, ref: str) -> Reminder:
 def run_history(ctx: AppContext, ref: str | None, limit: int) -> list[Run]:
     """The latest runs, of one reminder (a deleted one keeps its history) or all."""
     reminder_id, deleted = None, False
-    if ref:
+    if ref is not None:
         try:
             reminder_id = resolve(ctx, ref).id
         except ReminderNotFound:

@@ -198,6 +198,8 @@ ROWS: list[tuple[str, Args, int, str]] = [
     ("export /proc/version", lambda t: ["export", "/proc/version"], 64, "Cannot write"),
     ("rm ' '", lambda t: ["rm", " "], 64, "The reminder id is empty"),
     ("show ''", lambda t: ["show", ""], 64, "The reminder id is empty"),
+    ("runs ''", lambda t: ["runs", ""], 64, "The reminder id is empty"),
+    ("runs --id ' '", lambda t: ["runs", "--id", " "], 64, "id is empty"),
     ("edit ' '", lambda t: ["edit", " ", "--name", "x"], 64, "id is empty"),
 ]
 

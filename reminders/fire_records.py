@@ -20,8 +20,19 @@ from reminders.store import Store
 from reminders.triggers import next_run
 
 log = logging.getLogger("reminders.fire")
-# error_class of a `sending` run while crash recovery resends it (at most once)
+# error_class of a `sending` run while crash recovery resends it; `attempts` counts
+# the resends begun. A send cut off by a crash is resent, and so is a resend cut off
+# before its request left (telling the two apart is impossible); after MAX_RESENDS
+# the run is closed as ambiguous, so a crash loop cannot flood a chat.
 RESENDING = "Resending"
+MAX_RESENDS = 2
+
+
+def resends_begun(run: Run) -> int:
+    """How many resends of a `sending` run a crash has already cut off."""
+    if run.errorClass != RESENDING:
+        return 0
+    return max(run.attempts, 1)  # marked before resends were counted: one
 
 
 class FireRecords:
@@ -211,14 +222,18 @@ class FireRecords:
             current = tx.get_run(run_id)
         return current is not None and current.status == "sending"
 
-    def mark_resending(self, run_id: int) -> bool:
-        """Mark a run before it is resent; False when it is no longer `sending`."""
+    def mark_resending(self, run: Run) -> bool:
+        """Count a resend as its request is about to leave; False when the run is
+        no longer `sending`."""
+        count = resends_begun(run) + 1
         with self.store.write() as tx:
             return tx.update_run(
-                run_id,
+                run.id,
                 status_was="sending",
                 error_class=RESENDING,
-                error_text="being resent after the daemon stopped mid-send",
+                error_text=f"being resent after the daemon stopped mid-send "
+                f"(resend {count} of at most {MAX_RESENDS})",
+                attempts=count,
             )
 
 

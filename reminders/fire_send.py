@@ -55,13 +55,13 @@ class _NotOurs(Exception):
 
 
 def _marker(firer: Firer, run: Run) -> Callable[[], Awaitable[None]]:
-    """Mark a resend just before its first request leaves, so a crash during it
-    does not lead to another resend, while a crash before it (the resend still
-    queued behind others) leaves the run to be resent by whoever runs next."""
+    """Count a resend just before its first request leaves (recovery stops after
+    MAX_RESENDS), while a crash before it (the resend still queued behind others)
+    leaves the count as it was for whoever runs next."""
 
     async def mark() -> None:
         try:
-            marked = await firer.write(firer.records.mark_resending, run.id)
+            marked = await firer.write(firer.records.mark_resending, run)
         except ReminderError:
             if firer.leadership is None:
                 raise
@@ -76,7 +76,7 @@ async def send_run(
     firer: Firer, reminder: Reminder, run: Run, *, resent: bool = False
 ) -> Outcome:
     """Send a claimed run over its channel; the outcome says what happened. A
-    resend (crash recovery) is marked right before it goes out."""
+    resend (crash recovery) is counted right before it goes out."""
     try:
         return await _send_run(
             firer, reminder, run, _marker(firer, run) if resent else None

@@ -1,10 +1,12 @@
 """Crash recovery: finish the runs a stop mid-send left `sending`.
 
-Design decision 6: such a send is ambiguous. It is resent once (at-least-once: a
-duplicate beats a lost reminder), marked as its request leaves so a crash during
-the resend does not lead to another (a crash while it still waits its turn leaves
-it to be resent), or closed as failed when `delivery.on_ambiguous = "skip"`.
-A run that cannot be finished is closed with the reason; recovery never raises.
+Design decision 6: such a send is ambiguous. It is resent (at-least-once: a
+duplicate beats a lost reminder), or closed as failed when
+`delivery.on_ambiguous = "skip"`. Each resend is counted as its request is about
+to leave. A crash can land after that count and before the request leaves, so a
+resend cut off by another crash is resent too, up to MAX_RESENDS in all; then the
+run is closed as ambiguous, so a crash loop cannot flood a chat. A run that
+cannot be finished is closed with the reason; recovery never raises.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from reminders.errors import ReminderError
-from reminders.fire_records import RESENDING
+from reminders.fire_records import MAX_RESENDS, resends_begun
 from reminders.fire_rules import Outcome
 from reminders.render import instant
 from reminders.schema import Run
@@ -64,9 +66,13 @@ async def _recover_run(firer: Firer, run: Run) -> Run | None:
         )
         return None
     advance = run.trigger != "manual"
-    if run.errorClass == RESENDING or firer.on_ambiguous == "skip":
-        why = "the daemon stopped again while resending it; not resent twice"
-        if run.errorClass != RESENDING:
+    begun = resends_begun(run)
+    if begun >= MAX_RESENDS or firer.on_ambiguous == "skip":
+        why = (
+            f"the daemon stopped mid-send {begun + 1} times in a row; "
+            f"not resent again after {begun} resends"
+        )
+        if firer.on_ambiguous == "skip":
             why = "the daemon stopped mid-send; not resent (on_ambiguous = skip)"
         outcome = Outcome("failed", run.messageIds, "AmbiguousSend", why, run.attempts)
         return await firer.complete(reminder, run, outcome, advance)
@@ -76,6 +82,6 @@ async def _recover_run(firer: Firer, run: Run) -> Run | None:
         reminder.id,
         instant(run.scheduledForMs, "UTC"),
     )
-    # Marked when its request is about to leave (fire_send), so a crash during
-    # the resend does not lead to another.
+    # Counted when its request is about to leave (fire_send); a crash while it
+    # still waits its turn behind others leaves the count as it was.
     return await firer.deliver(reminder, run, advance=advance, resent=True)

@@ -78,15 +78,15 @@ def cut_off_sends(home: Path) -> set[str]:
 @pytest.mark.timeout(400)
 def test_sigkill_at_random_moments_loses_nothing(setup: Setup, home: Path) -> None:
     """20+ SIGKILLs while 200 reminders fall due over two minutes: all delivered,
-    every run ends with a final status, and the only messages sent twice are ones
-    a kill cut off mid-send (resent once: Telegram keeps no idempotency key)."""
+    every run ends with a final status, and a message is sent again only once for
+    each kill that cut it off mid-send (Telegram keeps no idempotency key)."""
     rng = random.Random(7)
     start = int(time.time() * 1000) + 5000
     texts = add_one_shots(
         home, sorted(start + rng.randrange(120_000) for _ in range(200)), 10_000
     )
     kills = 0
-    cut_off: set[str] = set()
+    cut_off: Counter[str] = Counter()  # how often a kill cut each message off
     daemon = setup.start()
     deadline = time.monotonic() + 130
     while time.monotonic() < deadline or kills < 20:
@@ -94,17 +94,16 @@ def test_sigkill_at_random_moments_loses_nothing(setup: Setup, home: Path) -> No
         daemon.signal(signal.SIGKILL)
         daemon.wait()
         kills += 1
-        cut_off |= cut_off_sends(home)
+        cut_off.update(cut_off_sends(home))
         daemon = setup.start()
     wait_until(lambda: set(texts) <= set(setup.api.texts()), timeout=120, interval=0.5)
     wait_until(
         lambda: all(status != "sending" for _, status in final_runs(home)), timeout=30
     )
     counts = Counter(setup.api.texts())
-    twice = {text for text, count in counts.items() if count > 1}
+    extra = {text: n - 1 for text, n in counts.items() if n - 1 > cut_off[text]}
     assert kills >= 20
-    assert twice <= cut_off, (sorted(twice - cut_off), kills)
-    assert max(counts.values()) <= 2, counts.most_common(3)
+    assert not extra, (extra, kills)  # a copy only for each kill that cut it off
     statuses = Counter(status for _, status in final_runs(home))
     assert set(statuses) <= {"sent"}, statuses
     assert statuses["sent"] == 200

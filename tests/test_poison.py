@@ -16,7 +16,7 @@ from reminders.clock import SystemClock
 from reminders.db import sqlite_url
 from reminders.delivery import SendResult, TelegramSender
 from reminders.errors import DeliveryFailure, TransientError
-from reminders.fire_records import RESENDING
+from reminders.fire_records import MAX_RESENDS, RESENDING
 from reminders.firing import Firer
 from reminders.migrate import open_store
 from reminders.ratelimit import Limits, RateLimiter
@@ -240,32 +240,46 @@ def test_recovery_records_an_id_read_from_the_raw_reply(home: Path) -> None:
         assert api.texts() == ["stuck 0"]
 
 
-def test_recovery_resends_a_run_at_most_once(home: Path) -> None:
-    """A run a recovery was already resending when the daemon stopped again is
-    closed as ambiguous without a third send."""
-    store = stuck_runs(home, 1, error_class=RESENDING)
+@pytest.mark.parametrize(
+    ("begun", "sent"),
+    [(0, True), (1, True), (MAX_RESENDS, False)],
+)
+def test_recovery_resends_a_run_a_bounded_number_of_times(
+    home: Path, begun: int, sent: bool
+) -> None:
+    """A resend cut off by another crash may never have left (it is counted just
+    before its request goes out), so it is resent too; after MAX_RESENDS the run
+    is closed as ambiguous, so a crash loop cannot flood a chat."""
+    store = stuck_runs(home, 1, error_class=RESENDING if begun else None)
+    with store.write() as db:
+        [stuck] = db.runs_with_status("sending")
+        db.update_run(stuck.id, attempts=begun)
     with FakeBotApi() as api:
         [run] = recover(store, api)
-        assert api.calls() == []
-    assert (run.status, run.errorClass) == ("failed", "AmbiguousSend")
-    assert "not resent twice" in (run.errorText or "")
+        texts = api.texts()
+    if sent:
+        assert (run.status, run.errorClass, texts) == ("sent", None, ["stuck 0"])
+    else:
+        assert (run.status, run.errorClass, texts) == ("failed", "AmbiguousSend", [])
+        assert f"not resent again after {MAX_RESENDS} resends" in (run.errorText or "")
 
 
-def test_recovery_marks_a_run_before_resending_it(home: Path) -> None:
-    """While the resend is on the wire the run says so (a crash now is final)."""
+def test_recovery_counts_a_resend_before_it_goes_out(home: Path) -> None:
+    """While the resend is on the wire the run says which resend it is."""
     store = stuck_runs(home, 1)
-    seen: list[str | None] = []
+    seen: list[tuple[str | None, int]] = []
     with FakeBotApi() as api:
         original = api._store
 
         def spy(params: dict[str, Any]) -> dict[str, Any]:
             with store.read() as db:
-                seen.append(db.runs_with_status("sending")[0].errorClass)
+                [run] = db.runs_with_status("sending")
+            seen.append((run.errorClass, run.attempts))
             return original(params)
 
         api._store = spy  # type: ignore[method-assign]
         [run] = recover(store, api)
-    assert seen == [RESENDING]
+    assert seen == [(RESENDING, 1)]
     assert (run.status, run.errorClass) == ("sent", None)
 
 

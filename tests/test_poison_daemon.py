@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from reminders.fire_records import MAX_RESENDS
 from tests.conftest import Setup, wait_until
 from tests.fake_bot_api import POISON, poisoned, slow
 from tests.test_faults import add_one_shots, final_runs
@@ -168,22 +169,20 @@ def test_recovery_runs_after_ready_and_closes_every_run(
     assert daemon.wait(timeout=STOP_TIMEOUT_S) == 0
 
 
-def test_recovery_resends_a_run_at_most_once(setup: Setup) -> None:
-    """Killed mid-send, then killed again mid-resend: the third start closes the
-    run as ambiguous instead of sending a third copy."""
-    setup.api.fail_next(slow(5), slow(5))
+def test_recovery_resends_a_run_a_bounded_number_of_times(setup: Setup) -> None:
+    """Killed mid-send, then killed mid-resend twice: each cut-off send is resent
+    (it may never have arrived), and after MAX_RESENDS the next start closes the
+    run as ambiguous instead of sending another copy."""
+    setup.api.fail_next(*[slow(5)] * (MAX_RESENDS + 1))
     daemon = setup.start()
     added = setup.cli_json("add", "--at", "1s", "--message", "cut off", "--to", "6")
-    wait_until(lambda: len(setup.api.messages()) == 1, timeout=10)
-    daemon.signal(signal.SIGKILL)
-    daemon.wait()
-    daemon = setup.start()
-    wait_until(lambda: len(setup.api.messages()) == 2, timeout=15)
-    daemon.signal(signal.SIGKILL)
-    daemon.wait()
-    daemon = setup.start()
+    for copies in range(1, MAX_RESENDS + 2):
+        wait_until(lambda n=copies: len(setup.api.messages()) == n, timeout=15)
+        daemon.signal(signal.SIGKILL)
+        daemon.wait()
+        daemon = setup.start()
     run = final(setup, added["id"])
     assert (run["status"], run.get("errorClass")) == ("failed", "AmbiguousSend")
-    assert setup.api.texts() == ["cut off", "cut off"]
+    assert setup.api.texts() == ["cut off"] * (MAX_RESENDS + 1)
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(timeout=STOP_TIMEOUT_S) == 0

@@ -198,9 +198,8 @@ def test_a_resend_stopped_while_waiting_its_turn_is_resent_next_time(
     home: Path,
 ) -> None:
     """A crash while recovery's resend still waits for its turn (the chat's lane is
-    busy) leaves nothing marked: nothing went out, so the next start resends it.
-    The mark is written as the request leaves, so a crash after that is closed as
-    ambiguous instead of sending a third copy."""
+    busy) leaves the resend uncounted: nothing went out, so the next start resends
+    it without spending one of the run's MAX_RESENDS."""
     store = stuck_runs(home, 1)
     with store.read() as db:
         [listed] = db.runs_with_status("sending")

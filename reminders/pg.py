@@ -146,7 +146,19 @@ def translate(exc: BaseException, url: str) -> ReminderError:
     import psycopg
 
     text = _first_line(str(exc), url)
-    if isinstance(exc, psycopg.OperationalError) and getattr(exc, "sqlstate", None) in (
+    sqlstate = getattr(exc, "sqlstate", None)
+    # A refused connection carries no SQLSTATE: the server's words say why.
+    if sqlstate == "3D000" or _NO_DATABASE.search(text):
+        return StoreError(
+            f"The database named in database.url does not exist on {host_of(url)}. "
+            "Create it (createdb) or fix the URL."
+        )
+    if sqlstate in ("28000", "28P01") or _LOGIN_REFUSED.search(text):
+        return StoreError(
+            f"PostgreSQL at {host_of(url)} refused the login ({text}). Fix the user "
+            "or password in database.url, or the server's pg_hba.conf."
+        )
+    if isinstance(exc, psycopg.OperationalError) and sqlstate in (
         None,
         "57P01",  # admin shutdown
         "57P02",
@@ -160,16 +172,6 @@ def translate(exc: BaseException, url: str) -> ReminderError:
             f"Cannot reach the PostgreSQL server at {host_of(url)} ({text}). Check "
             "that it runs and accepts connections, then try again; nothing was changed."
         )
-    if getattr(exc, "sqlstate", None) == "3D000":
-        return StoreError(
-            f"The database named in database.url does not exist on {host_of(url)}. "
-            "Create it (createdb) or fix the URL."
-        )
-    if getattr(exc, "sqlstate", "") in ("28000", "28P01"):
-        return StoreError(
-            f"PostgreSQL at {host_of(url)} refused the login ({text}). Fix the user "
-            "or password in database.url, or the server's pg_hba.conf."
-        )
     if isinstance(
         exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected
     ):
@@ -177,6 +179,13 @@ def translate(exc: BaseException, url: str) -> ReminderError:
             f"A concurrent change on {label(url)} got in the way. Try again."
         )
     return StoreError(f"Database error on {label(url)}: {text}")
+
+
+_NO_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
+_LOGIN_REFUSED = re.compile(
+    r'FATAL:\s+(role ".*" does not exist|password authentication failed'
+    r"|no pg_hba\.conf entry|Peer authentication failed)"
+)
 
 
 def _first_line(text: str, url: str) -> str:

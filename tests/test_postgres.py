@@ -92,6 +92,33 @@ def test_a_down_server_is_temporary_and_names_the_host_only(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.engines("sqlite")
+@pytest.mark.parametrize(
+    ("credentials", "database", "said"),
+    [
+        ("postgres", "reminders_no_such_db", "does not exist on 127.0.0.1:5432"),
+        ("no_such_role:s3cr%40t", "postgres", "refused the login"),
+    ],
+)
+def test_a_wrong_database_or_login_is_configuration_not_a_down_server(
+    run: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    credentials: str,
+    database: str,
+    said: str,
+    pg_database: str,  # the server answers (else this skips)
+) -> None:
+    """A server that answers but refuses the URL's database or user: exit 78 (no
+    retry can fix it), one line naming the fix, the password never."""
+    monkeypatch.setenv(
+        "REMINDERS_DATABASE_URL",
+        f"postgresql+psycopg://{credentials}@127.0.0.1:5432/{database}",
+    )
+    result = run("list", code=78)
+    assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "s3cr" not in result.stderr + result.stdout
+
+
 # -- migrations ----------------------------------------------------------------------
 
 

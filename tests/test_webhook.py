@@ -556,7 +556,8 @@ def test_credentials_in_a_webhook_url_are_never_echoed(
     run: Cli, home: Path, tmp_path: Path
 ) -> None:
     """`user:password@` in a URL stays out of every error and warning that quotes
-    the URL (add, import), and a 10,000-character URL is quoted cut short."""
+    the URL (add, import) and of `list` and `show`, and a 10,000-character URL is
+    quoted cut short. `export` keeps it."""
     base = ("add", "--every", "1h", "--message", "m")
     bad = run(*base, "--webhook", "http://bob:hunter2@[::1", code=65)
     spaced = run(*base, "--webhook", "https://bob:hunter2@ex ample.com/h", code=65)
@@ -579,8 +580,13 @@ def test_credentials_in_a_webhook_url_are_never_echoed(
     store.write_text(json.dumps({"version": 1, "jobs": [job]}))
     imported = run("import", str(store), "--json", code=None)
     assert "has no host" in imported.stdout + imported.stderr
-    for result in (bad, spaced, plain, long, imported):
+    listed, shown = run("list"), run("show", plain.stdout.split()[1])
+    for screen in (listed, shown):
+        assert "http://bob:***@example.com/h" in screen.stdout
+    for result in (bad, spaced, plain, long, imported, listed, shown):
         assert "hunter2" not in result.stdout + result.stderr
+    # a backup keeps it, so the reminder can be restored as it was
+    assert "bob:hunter2@example.com" in run("export", "-").stdout
 
 
 @pytest.mark.parametrize(

@@ -263,6 +263,7 @@ class PartLog:
         self._pending: dict[int, tuple[list[int], int]] = {}
         self._waiting: list[asyncio.Future[None]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._closed = False  # a send still finishing writes on the loop's pool
 
     async def note(self, run_id: int, ids: list[int]) -> None:
         """Return once the run's ids are on disk; raises what the write raised."""
@@ -282,7 +283,9 @@ class PartLog:
                 waiting, self._waiting = self._waiting, []
                 try:
                     await loop.run_in_executor(
-                        self._thread, self.records.record_parts, batch
+                        None if self._closed else self._thread,
+                        self.records.record_parts,
+                        batch,
                     )
                 except asyncio.CancelledError:
                     for future in waiting:
@@ -301,4 +304,5 @@ class PartLog:
 
     def close(self) -> None:
         """Let the thread go once it finishes what it was given."""
+        self._closed = True
         self._thread.shutdown(wait=False)

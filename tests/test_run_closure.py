@@ -252,3 +252,40 @@ def test_a_database_that_refuses_a_part_id_does_not_fail_the_send(
         texts = api.texts()
     assert run is not None
     assert (run.status, run.messageIds, texts) == ("sent", [1], ["stretch"])
+
+
+def test_sent_ids_are_on_disk_when_noted_and_a_burst_shares_transactions(
+    home: Path,
+) -> None:
+    """Each message id is on disk when `note` returns (a crash after it resends
+    nothing); the ids of a burst that arrive while a write is on its way share the
+    next transaction instead of queueing one each."""
+    from reminders.fire_records import FireRecords, PartLog
+
+    store = stuck_runs(home, 30)
+    with store.read() as db:
+        runs = db.runs_with_status("sending")
+    records = FireRecords(store, SystemClock())
+    batches: list[int] = []
+    real = records.record_parts
+
+    def counted(parts: dict[int, tuple[list[int], int]]) -> None:
+        batches.append(len(parts))
+        real(parts)
+
+    records.record_parts = counted  # type: ignore[method-assign]
+    log = PartLog(records)
+
+    async def burst() -> None:
+        await asyncio.gather(
+            *(log.note(run.id, [1000 + n]) for n, run in enumerate(runs))
+        )
+
+    try:
+        asyncio.run(burst())
+    finally:
+        log.close()
+    with store.read() as db:
+        noted = {run.id: run.messageIds for run in db.runs_with_status("sending")}
+    assert noted == {run.id: [1000 + n] for n, run in enumerate(runs)}
+    assert sum(batches) == 30 and len(batches) <= 2, batches

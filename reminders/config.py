@@ -233,7 +233,7 @@ def render_example(webhook_secret: str = "") -> str:
     for section, model in sections().items():
         lines += ["", f"[{section}]"]
         for key in keys(model):
-            lines.append(f"# {key.about}")
+            lines.extend(f"# {line}" for line in key.about.splitlines())
             if key.name == "webhook_secret" and webhook_secret:
                 lines.append(f"{key.name} = {_toml_value(webhook_secret)}")
             else:

@@ -180,7 +180,10 @@ class TelegramSettings(Section):
 class DeliverySettings(Section):
     on_ambiguous: Literal["resend", "skip"] = key(
         "resend",
-        about=("a send cut off mid-flight: resend (at-least-once) or skip"),
+        about=(
+            "a send cut off mid-flight: resend (at-least-once; a resend cut off by "
+            "another\ncrash is resent too, at most twice in all) or skip"
+        ),
     )
     deadline: Duration = key("2m", about=("how long one run keeps retrying"))
     failure_alert_after: Annotated[int, AtLeast(0)] = key(

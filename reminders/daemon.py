@@ -229,6 +229,7 @@ class Daemon:
         their recovery."""
         self.recovering = {run.reminderId for run in stuck}
         self.jobs.firing |= self.recovering
+        self.life.ticked()  # however long the rebuild before it took
         self.jobs.scheduler.resume()
         self.chat.start()  # on PostgreSQL only the leader polls the bot and nags
 

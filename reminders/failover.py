@@ -148,7 +148,11 @@ class Failover:
             self.host.life.ticked()  # a paused scheduler does not tick
             return
         if self._reconciling.locked():
-            return  # a take-over is rebuilding; its changes are read after it
+            # A take-over is rebuilding (100,000 reminders can take longer than the
+            # watchdog's 30 s) with the scheduler paused on purpose, not stuck; its
+            # changes are read after it.
+            self.host.life.ticked()
+            return
         async with self._reconciling:
             await self.guarded(self.host.jobs.reconcile_changes())
         if now_ms - self._swept_ms >= SWEEP_EVERY_MS:

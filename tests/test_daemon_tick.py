@@ -287,6 +287,28 @@ def test_a_scheduler_that_stopped_ticking_stops_the_daemon(
     go(scenario)
 
 
+def test_a_start_longer_than_the_watchdog_does_not_stop_the_daemon(
+    context: AppContext, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rebuilding a large job store may take longer than the watchdog's 30 s; the
+    scheduler was not stuck meanwhile, so the first tick goes on."""
+    from reminders.jobsync import JobSync
+
+    real = JobSync.reconcile_all
+
+    async def slow(self: JobSync) -> int:
+        world.advance(45_000)
+        return await real(self)
+
+    monkeypatch.setattr(JobSync, "reconcile_all", slow)
+
+    async def scenario() -> None:
+        async with started(context, world) as daemon:
+            assert await tick(daemon, world) is None
+
+    go(scenario)
+
+
 # -- clock jumps ----------------------------------------------------------------
 
 

@@ -79,3 +79,21 @@ def test_the_sweep_runs_every_half_minute_of_leading() -> None:
     sweeper.host.jobs.firing.clear()  # the recovery ended (and left it sending)
     asyncio.run(sweeper.step(NOW + 2 * SWEEP_EVERY_MS))
     assert len(recovered) == 2  # looked at again; recovery checks it is sending
+
+
+def test_a_long_take_over_rebuild_is_not_taken_for_a_stuck_scheduler() -> None:
+    """While a take-over rebuilds the job store (100,000 reminders can take longer
+    than the watchdog's 30 s), the scheduler is paused on purpose: each round
+    counts as alive instead of stopping the daemon."""
+    ticks: list[int] = []
+    sweeper, _ = failover([], set())
+    sweeper.elector = SimpleNamespace()  # type: ignore[assignment]
+    sweeper.host.life = SimpleNamespace(ticked=lambda: ticks.append(1))
+
+    async def rebuilding() -> None:
+        sweeper._reconciling = asyncio.Lock()
+        async with sweeper._reconciling:
+            await sweeper.step(NOW)
+
+    asyncio.run(rebuilding())
+    assert ticks == [1]

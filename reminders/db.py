@@ -78,6 +78,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute(pragma)
         cursor.close()
 
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")

@@ -146,3 +146,34 @@ def test_a_0001_database_gains_delivered_at_and_keeps_its_runs(
     with sqlite3.connect(home / "reminders.db") as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
     assert "delivered_at_ms" in columns
+
+
+def test_sqlalchemy_transactions_on_sqlite_are_all_or_nothing(tmp_path: Path) -> None:
+    """Alembic and APScheduler's job store reach SQLite through SQLAlchemy, with the
+    driver's own transactions off: the engine must emit BEGIN (IMMEDIATE when
+    asked) itself, or every statement commits alone (a half-done migration, and a
+    job-store rebuild that syncs the disk once per row)."""
+    from reminders.db import make_engine
+
+    engine = make_engine(sqlite_url(tmp_path / "t.db"))
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+
+    def half_way() -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+            raise RuntimeError("half-way")
+
+    with pytest.raises(RuntimeError):
+        half_way()
+    immediate = engine.execution_options(sqlite_begin="IMMEDIATE")
+    with immediate.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+        other = sqlite3.connect(tmp_path / "t.db", timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # the write lock is taken at BEGIN
+        other.close()
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT x FROM t").fetchall()
+    engine.dispose()
+    assert rows == [(2,)]

@@ -237,6 +237,8 @@ def edit(ctx: AppContext, ref: str, spec: ReminderSpec) -> Reminder:
             spec, data.get("delivery"), ctx.settings.delivery.default_to
         )
         apply_nag(ctx.settings, spec, data)
+        if spec.nag is not None and "nagEveryMs" not in data:
+            tx.stop_nags(current.id)  # --nag off ends the chain under way too
         data.update(spec.extra)
         data["updatedAtMs"] = now_ms
         updated = parse_reminder(data)

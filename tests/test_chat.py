@@ -353,12 +353,13 @@ def test_a_nag_resends_until_done(ctx: AppContext, telegram: FakeBotApi) -> None
     assert [r.response for r in runs(ctx) if r.response] == ["done"]
 
 
-@pytest.mark.parametrize("stop", ["rm", "disable"])
+@pytest.mark.parametrize("stop", ["rm", "disable", "nag off"])
 def test_removing_or_disabling_a_reminder_stops_its_nags(
     ctx: AppContext, telegram: FakeBotApi, stop: str
 ) -> None:
-    """A nag chain belongs to its reminder: `rm` or `disable` ends it, while a
-    one-shot deleted after its own run goes on nagging until Done."""
+    """A nag chain belongs to its reminder: `rm`, `disable` or `edit --nag off`
+    ends it, while a one-shot deleted after its own run goes on nagging until
+    Done."""
     clock = FakeClock(ctx.now_ms())
     ctx.clock = clock
     kept = add(ctx, at="1s", system_event="kept", extra={"nagEveryMs": 900_000})
@@ -377,15 +378,16 @@ def test_removing_or_disabling_a_reminder_stops_its_nags(
         await firer.fire(stopped.id)
         if stop == "rm":
             app.remove(ctx, stopped.id)
-        else:
+        elif stop == "disable":
             app.set_enabled(ctx, stopped.id, False)
+        else:
+            app.edit(ctx, stopped.id, ReminderSpec(nag="off"))
         clock.advance(900_000)
         await service.nag_due()
 
     chat_run(ctx, body)
-    assert app.list_reminders(ctx, include_disabled=True) == (
-        [] if stop == "rm" else [app.resolve(ctx, stopped.id)]
-    )
+    left = app.list_reminders(ctx, include_disabled=True)
+    assert [r.id for r in left] == ([] if stop == "rm" else [stopped.id])
     assert telegram.texts() == ["kept", "stopped", "kept"]
     assert responses.next_nag_at(ctx.store) == clock.now_ms() + 900_000  # kept
 

@@ -199,11 +199,18 @@ class FireRecords:
 
     def release(self, runs: list[tuple[Run, bool]]) -> None:
         """Undo claims (run, whether it was a resend) in one transaction: a scheduled
-        run is deleted so its reminder fires again, a resend goes back to `sending`."""
+        run is deleted so its reminder fires again; a resend goes back to what it
+        was before it (its count of resends begun too, so stops cannot reset it)."""
         with self.store.write() as tx:
             for run, resent in runs:
                 if resent:
-                    tx.update_run(run.id, error_class=None, error_text=None)
+                    tx.update_run(
+                        run.id,
+                        status_was="sending",
+                        error_class=run.errorClass,
+                        error_text=run.errorText,
+                        attempts=run.attempts,
+                    )
                 else:
                     tx.delete_run(run.id)
 
@@ -287,9 +294,10 @@ class PartLog:
                         self.records.record_parts,
                         batch,
                     )
-                except asyncio.CancelledError:
-                    for future in waiting:
+                except asyncio.CancelledError:  # the loop is going away
+                    for future in [*waiting, *self._waiting]:
                         future.cancel()
+                    self._pending, self._waiting = {}, []
                     raise
                 except Exception as exc:  # each waiter decides what it means
                     for future in waiting:

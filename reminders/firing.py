@@ -116,7 +116,7 @@ class Firer:
         return await recovery.recover(self)
 
     async def recover_run(self, run: Run) -> Run | None:
-        """Resend one `sending` run once, or close it; never raises."""
+        """Resend one `sending` run (this time), or close it; never raises."""
         return await recovery.recover_run(self, run)
 
     def stuck_runs(self) -> list[Run]:

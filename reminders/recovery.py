@@ -37,7 +37,9 @@ async def recover(firer: Firer) -> list[Run]:
 
 
 async def recover_run(firer: Firer, run: Run) -> Run | None:
-    """Resend one `sending` run once, or close it; never raises."""
+    """Resend one `sending` run (this time), or close it; a run that cannot be
+    finished is closed with the reason, and only a database that refuses even
+    that raises."""
     try:
         return await _recover_run(firer, run)
     except Exception as exc:

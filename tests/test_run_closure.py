@@ -281,11 +281,45 @@ def test_sent_ids_are_on_disk_when_noted_and_a_burst_shares_transactions(
             *(log.note(run.id, [1000 + n]) for n, run in enumerate(runs))
         )
 
-    try:
-        asyncio.run(burst())
-    finally:
-        log.close()
+    asyncio.run(burst())
+    log.close()  # a send still finishing after its firer closed
+    asyncio.run(log.note(runs[0].id, [1000, 2000]))
     with store.read() as db:
         noted = {run.id: run.messageIds for run in db.runs_with_status("sending")}
-    assert noted == {run.id: [1000 + n] for n, run in enumerate(runs)}
-    assert sum(batches) == 30 and len(batches) <= 2, batches
+    wanted = {run.id: [1000 + n] for n, run in enumerate(runs)}
+    assert noted == wanted | {runs[0].id: [1000, 2000]}
+    assert batches[-1] == 1 and sum(batches[:-1]) == 30, batches
+    assert len(batches) <= 3, batches
+
+
+def test_a_resend_released_at_a_stop_keeps_its_count(home: Path) -> None:
+    """A resend still waiting for its turn when the daemon stops is released: the
+    run goes back to what it was, its count of resends begun included, so clean
+    stops between crashes cannot reset MAX_RESENDS."""
+    from reminders.fire_records import RESENDING
+
+    store = stuck_runs(home, 1, error_class=RESENDING)
+    with store.write() as db:
+        [stuck] = db.runs_with_status("sending")
+        db.update_run(stuck.id, attempts=1)
+    with store.read() as db:
+        [listed] = db.runs_with_status("sending")
+    with FakeBotApi() as api:
+
+        async def stop_while_queued() -> int:
+            async with sender_for(api) as sender:
+                # the chat's lane is taken for about a second by another send
+                await sender.send(parse_target("100"), "earlier")
+                firer = firer_for(store, sender)
+                task = asyncio.create_task(firer.recover_run(listed))
+                await asyncio.sleep(0.2)
+                sender.limiter.close()  # the daemon stops: queued sends give up
+                await asyncio.wait_for(task, BOUND_S)
+                return firer.release_stopped()
+
+        released = asyncio.run(stop_while_queued())
+        texts = api.texts()
+    with store.read() as db:
+        [left] = db.runs_with_status("sending")
+    assert (released, texts) == (1, ["earlier"])
+    assert (left.errorClass, left.attempts) == (RESENDING, 1)

@@ -342,6 +342,8 @@ class Daemon:
             old_sender = self.sender
             await self._start_sender(limiter=old_sender.limiter)
             self._close_when_idle(old_sender)
+        if self.firer is not None:  # its sends in flight note ids on the loop's pool
+            self.firer.close()
         self.firer = self._make_firer()
         if self.shared is None or self.shared.leading:
             self.chat.start()  # on PostgreSQL only the leader polls

@@ -112,20 +112,13 @@ def target_json_text(delivery: dict[str, Any] | None) -> str:
         return "(no delivery)"
     text = str(delivery.get("to") or "?")
     if delivery.get("mode") == "webhook":
-        text = _without_password(text)
+        # without user:password@ (`export` and `--json` keep it, for a restore)
+        from reminders.targets import shown_url
+
+        text = shown_url(text)
     if delivery.get("threadId") is not None:
         text += f" thread {delivery['threadId']}"
     return text
-
-
-def _without_password(url: str) -> str:
-    """A URL as shown on screen: the password of its user:password@ part masked
-    (`export` and `--json` keep it, so the reminder can be restored)."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.partition("@")
-    if not (sep and at and ":" in userinfo) or "/" in userinfo:
-        return url
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -582,9 +582,12 @@ def test_credentials_in_a_webhook_url_are_never_echoed(
     assert "has no host" in imported.stdout + imported.stderr
     listed, shown = run("list"), run("show", plain.stdout.split()[1])
     for screen in (listed, shown):
-        assert "http://bob:***@example.com/h" in screen.stdout
+        assert "http://***@example.com/h" in screen.stdout
+    odd = run(*base, "--webhook", "https://bob:pa@ss@example.com/h")  # last @ counts
+    assert "https://***@example.com/h" in run("show", odd.stdout.split()[1]).stdout
     for result in (bad, spaced, plain, long, imported, listed, shown):
         assert "hunter2" not in result.stdout + result.stderr
+    assert "ss@" not in run("list").stdout
     # a backup keeps it, so the reminder can be restored as it was
     assert "bob:hunter2@example.com" in run("export", "-").stdout
 

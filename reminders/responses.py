@@ -152,11 +152,13 @@ def next_nag_at(store: Store) -> int | None:
 
 
 def postpone_nag(store: Store, root: Prompt, until_ms: int) -> None:
-    """Quiet hours: the next nag waits until they end."""
+    """Quiet hours: the next nag waits until they end (unless the chain was
+    answered or stopped meanwhile: `rm`, `disable`, `--nag off`)."""
     with store.write() as tx:
         tx.run(
-            "UPDATE chat_prompts SET next_nag_at_ms = :at WHERE run_id = :id",
-            {"at": until_ms, "id": root.run_id},
+            "UPDATE chat_prompts SET next_nag_at_ms = :at WHERE run_id = :id "
+            "AND next_nag_at_ms = :seen AND answered_at_ms IS NULL",
+            {"at": until_ms, "id": root.run_id, "seen": root.next_nag_at_ms},
         )
 
 

@@ -392,6 +392,33 @@ def test_removing_or_disabling_a_reminder_stops_its_nags(
     assert responses.next_nag_at(ctx.store) == clock.now_ms() + 900_000  # kept
 
 
+def test_quiet_hours_do_not_restart_a_chain_stopped_meanwhile(
+    ctx: AppContext, telegram: FakeBotApi
+) -> None:
+    """The nagger read a due chain, `rm` stopped it, then quiet hours postpone the
+    chain it read: it stays stopped."""
+    clock = FakeClock(ctx.now_ms())
+    ctx.clock = clock
+    reminder = add(
+        ctx,
+        at="1s",
+        system_event="x",
+        delete_after_run=False,
+        extra={"nagEveryMs": 60_000},
+    )
+
+    async def body(service: ChatService, firer: Any) -> None:
+        service._tasks[1].cancel()  # the test plays the nagger's part
+        clock.advance(2000)
+        await firer.fire(reminder.id)
+
+    chat_run(ctx, body)
+    [root] = responses.due_nags(ctx.store, clock.now_ms() + 60_000)
+    app.remove(ctx, reminder.id)
+    responses.postpone_nag(ctx.store, root, clock.now_ms() + 3_600_000)
+    assert responses.next_nag_at(ctx.store) is None
+
+
 def _done_data(request: Any) -> str:
     return next(
         data

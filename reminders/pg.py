@@ -147,13 +147,15 @@ def translate(exc: BaseException, url: str) -> ReminderError:
 
     text = _first_line(str(exc), url)
     sqlstate = getattr(exc, "sqlstate", None)
-    # A refused connection carries no SQLSTATE: the server's words say why.
-    if sqlstate == "3D000" or _NO_DATABASE.search(text):
+    # A refused connection carries no SQLSTATE: the server's (or libpq's) words,
+    # on any line (one per address tried), say why.
+    words = str(exc)
+    if sqlstate == "3D000" or _NO_DATABASE.search(words):
         return StoreError(
             f"The database named in database.url does not exist on {host_of(url)}. "
             "Create it (createdb) or fix the URL."
         )
-    if sqlstate in ("28000", "28P01") or _LOGIN_REFUSED.search(text):
+    if sqlstate in ("28000", "28P01") or _LOGIN_REFUSED.search(words):
         return StoreError(
             f"PostgreSQL at {host_of(url)} refused the login ({text}). Fix the user "
             "or password in database.url, or the server's pg_hba.conf."
@@ -183,8 +185,8 @@ def translate(exc: BaseException, url: str) -> ReminderError:
 
 _NO_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
 _LOGIN_REFUSED = re.compile(
-    r'FATAL:\s+(role ".*" does not exist|password authentication failed'
-    r"|no pg_hba\.conf entry|Peer authentication failed)"
+    r'FATAL:\s+role ".*" does not exist|authentication failed'
+    r"|no pg_hba\.conf entry|fe_sendauth"
 )
 
 

@@ -119,6 +119,34 @@ def test_a_wrong_database_or_login_is_configuration_not_a_down_server(
     assert "s3cr" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("words", "code"),
+    [
+        ('failed: FATAL:  database "x" does not exist', 78),
+        ('failed: FATAL:  role "bob" does not exist', 78),
+        ("failed: fe_sendauth: no password supplied", 78),
+        ('failed: FATAL:  password authentication failed for user "bob"', 78),
+        ("one: Connection refused\ntwo: FATAL:  Ident authentication failed", 78),
+        ("failed: FATAL:  no pg_hba.conf entry for host", 78),
+        ("failed: Connection refused", 75),
+        ("failed: FATAL:  the database system is starting up", 75),
+    ],
+)
+def test_a_refused_connection_is_told_apart_by_its_words(words: str, code: int) -> None:
+    """A refused connection has no SQLSTATE: a login or database no retry can fix
+    is configuration (78, the daemon stays stopped), anything else is temporary."""
+    import psycopg
+
+    from reminders import pg
+
+    error = pg.translate(
+        psycopg.OperationalError(f"connection to server at host {words}"),
+        "postgresql+psycopg://bob:s3cret@db.example:5432/x",
+    )
+    assert error.exit_code == code
+    assert "s3cret" not in str(error)
+
+
 # -- migrations ----------------------------------------------------------------------
 
 

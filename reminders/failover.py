@@ -65,6 +65,7 @@ class Failover:
         self._db_trouble = False
         self._reconciling = asyncio.Lock()  # a rebuild or a sync at once
         self._swept_ms = 0
+        self._pages_seen = -1  # the rebuild's progress at the last round
         self.orphan_after_ms = 0  # set at start, from the lease and the deadline
 
     def start(self) -> None:
@@ -148,10 +149,14 @@ class Failover:
             self.host.life.ticked()  # a paused scheduler does not tick
             return
         if self._reconciling.locked():
-            # A take-over is rebuilding (100,000 reminders can take longer than the
-            # watchdog's 30 s) with the scheduler paused on purpose, not stuck; its
-            # changes are read after it.
-            self.host.life.ticked()
+            # A take-over is rebuilding with the scheduler paused on purpose: alive
+            # while its pages move (100,000 reminders can take longer than the
+            # watchdog's 30 s), stuck if none did for that long. Its changes are
+            # read after it.
+            pages = self.host.jobs.pages_done
+            if pages != self._pages_seen:
+                self._pages_seen = pages
+                self.host.life.ticked()
             return
         async with self._reconciling:
             await self.guarded(self.host.jobs.reconcile_changes())

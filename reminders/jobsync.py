@@ -141,6 +141,7 @@ class JobSync:
         self.jobstore: ReminderJobStore | None = None
         self.revision = 0
         self.rewritten = 0  # job rows the last rebuild wrote
+        self.pages_done = 0  # pages any rebuild has synced: proof it is moving
         self.firing: set[str] = set()  # in flight or recovering: their jobs wait
         self.resync: set[str] = set()  # synced on the next round whatever changed
         self.listener: Any = None  # PostgreSQL: reminders.pg_changes.ChangeListener
@@ -247,6 +248,7 @@ class JobSync:
             if not page:
                 break
             self.rewritten += self._sync([s.id for s in page], {s.id: s for s in page})
+            self.pages_done += 1
             wanted.update(s.id for s in page if s.due is not None)
             after = page[-1].id
         with translate_db_errors(self.store.label):

@@ -81,19 +81,25 @@ def test_the_sweep_runs_every_half_minute_of_leading() -> None:
     assert len(recovered) == 2  # looked at again; recovery checks it is sending
 
 
-def test_a_long_take_over_rebuild_is_not_taken_for_a_stuck_scheduler() -> None:
+def test_a_long_take_over_rebuild_is_alive_while_its_pages_move() -> None:
     """While a take-over rebuilds the job store (100,000 reminders can take longer
-    than the watchdog's 30 s), the scheduler is paused on purpose: each round
-    counts as alive instead of stopping the daemon."""
+    than the watchdog's 30 s), the scheduler is paused on purpose: a round in
+    which the rebuild synced another page counts as alive, one in which it did
+    not leaves the watchdog to judge."""
     ticks: list[int] = []
     sweeper, _ = failover([], set())
     sweeper.elector = SimpleNamespace()  # type: ignore[assignment]
     sweeper.host.life = SimpleNamespace(ticked=lambda: ticks.append(1))
+    sweeper.host.jobs.pages_done = 0
+    sweeper._pages_seen = -1
 
     async def rebuilding() -> None:
         sweeper._reconciling = asyncio.Lock()
         async with sweeper._reconciling:
-            await sweeper.step(NOW)
+            await sweeper.step(NOW)  # the first round: alive
+            await sweeper.step(NOW + 1000)  # no page since: not counted
+            sweeper.host.jobs.pages_done = 3
+            await sweeper.step(NOW + 2000)  # pages moved: alive
 
     asyncio.run(rebuilding())
-    assert ticks == [1]
+    assert ticks == [1, 1]

@@ -123,12 +123,14 @@ class Fleet:
                 )
 
     def cut_off(self) -> set[str]:
-        """Right after a kill: the reminders whose send it may have cut off, their
-        run still `sending` with no message written down (a claim not sent yet
-        is among them; it is sent once, by whoever leads next)."""
+        """Right after a kill (before a standby can take over): the reminders whose
+        message arrived while their run is still `sending` with no message id
+        written down. Only these may be sent again."""
+        time.sleep(0.3)  # requests already on the wire reach the fake API
+        arrived = set(self.sends())
         with self.store.read() as db:
             runs = db.runs_with_status("sending")
-        return {run.reminderName for run in runs if not run.messageIds}
+        return {r.reminderName for r in runs if not r.messageIds} & arrived
 
     def sends(self) -> Counter[str]:
         return Counter(m.params["text"] for api in self.apis for m in api.messages())

@@ -275,7 +275,7 @@ def build_server(ctx: AppContext) -> MCPServer:
         limit: Annotated[int, Field(ge=1, le=10_000, description="How many.")] = 20,
     ) -> dict[str, Any]:
         """Run history, newest first: scheduled-for, lateness, status, error."""
-        history = app.run_history(ctx, id_or_name, limit)
+        history = app.run_history(ctx, id_or_name or None, limit)  # "": all
         zone = ctx.default_tz
         runs = [
             {

@@ -80,6 +80,17 @@ def add(ctx: AppContext, **fields: Any) -> Any:
     return app.add(ctx, spec)
 
 
+def nagging(ctx: AppContext, text: str, every_ms: int) -> Any:
+    """A one-shot in a second that nags every `every_ms` and stays after its run."""
+    return add(
+        ctx,
+        at="1s",
+        system_event=text,
+        delete_after_run=False,
+        extra={"nagEveryMs": every_ms},
+    )
+
+
 def runs(ctx: AppContext) -> list[Any]:
     with ctx.store.read() as db:
         return db.runs()
@@ -363,13 +374,7 @@ def test_removing_or_disabling_a_reminder_stops_its_nags(
     clock = FakeClock(ctx.now_ms())
     ctx.clock = clock
     kept = add(ctx, at="1s", system_event="kept", extra={"nagEveryMs": 900_000})
-    stopped = add(
-        ctx,
-        at="1s",
-        system_event="stopped",
-        delete_after_run=False,
-        extra={"nagEveryMs": 900_000},
-    )
+    stopped = nagging(ctx, "stopped", 900_000)
 
     async def body(service: ChatService, firer: Any) -> None:
         service._tasks[1].cancel()  # the test plays the nagger's part
@@ -399,13 +404,7 @@ def test_quiet_hours_do_not_restart_a_chain_stopped_meanwhile(
     chain it read: it stays stopped."""
     clock = FakeClock(ctx.now_ms())
     ctx.clock = clock
-    reminder = add(
-        ctx,
-        at="1s",
-        system_event="x",
-        delete_after_run=False,
-        extra={"nagEveryMs": 60_000},
-    )
+    reminder = nagging(ctx, "x", 60_000)
 
     async def body(service: ChatService, firer: Any) -> None:
         service._tasks[1].cancel()  # the test plays the nagger's part
@@ -568,13 +567,7 @@ def test_a_nag_cut_off_by_a_crash_is_closed_not_resent_as_a_new_delivery(
     """Recovery marks a `sending` nag run failed; it does not start a new chain."""
     clock = FakeClock(ctx.now_ms())
     ctx.clock = clock
-    reminder = add(
-        ctx,
-        at="1s",
-        system_event="x",
-        delete_after_run=False,
-        extra={"nagEveryMs": 60_000},
-    )
+    reminder = nagging(ctx, "x", 60_000)
 
     async def body(service: ChatService, firer: Any) -> None:
         service._tasks[1].cancel()  # this test plays the nagger's part itself

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,23 @@ def test_recovery_leaves_a_run_finished_after_it_was_listed(
     assert (run.status, run.messageIds, texts) == ("sent", [77], [])
 
 
+async def resend_while_queued(
+    store: Store,
+    api: FakeBotApi,
+    run: Run,
+    then: Callable[[Firer, asyncio.Task[Any]], Awaitable[None]],
+) -> None:
+    """Recovery's resend of `run`, held waiting for its turn behind another send
+    to its chat (which takes the lane for about a second), then `then`."""
+    async with sender_for(api) as sender:
+        await sender.send(parse_target("100"), "earlier")
+        firer = firer_for(store, sender)
+        task = asyncio.create_task(firer.recover_run(run))
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        await then(firer, task)
+
+
 def test_a_resend_stopped_while_waiting_its_turn_is_resent_next_time(
     home: Path,
 ) -> None:
@@ -205,19 +223,12 @@ def test_a_resend_stopped_while_waiting_its_turn_is_resent_next_time(
         [listed] = db.runs_with_status("sending")
     with FakeBotApi() as api:
 
-        async def crash_while_queued() -> None:
-            async with sender_for(api) as sender:
-                # the chat's lane is taken for about a second by another send
-                await sender.send(parse_target("100"), "earlier")
-                firer = firer_for(store, sender)
-                task = asyncio.create_task(firer.recover_run(listed))
-                await asyncio.sleep(0.2)
-                assert not task.done()
-                task.cancel()  # the process dies here: no clean-up writes
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        async def crash(firer: Firer, task: asyncio.Task[Any]) -> None:
+            task.cancel()  # the process dies here: no clean-up writes
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-        asyncio.run(crash_while_queued())
+        asyncio.run(resend_while_queued(store, api, listed, crash))
         with store.read() as db:
             [left] = db.runs_with_status("sending")
         assert (left.errorClass, api.texts()) == (None, ["earlier"])
@@ -306,20 +317,14 @@ def test_a_resend_released_at_a_stop_keeps_its_count(home: Path) -> None:
         [listed] = db.runs_with_status("sending")
     with FakeBotApi() as api:
 
-        async def stop_while_queued() -> int:
-            async with sender_for(api) as sender:
-                # the chat's lane is taken for about a second by another send
-                await sender.send(parse_target("100"), "earlier")
-                firer = firer_for(store, sender)
-                task = asyncio.create_task(firer.recover_run(listed))
-                await asyncio.sleep(0.2)
-                sender.limiter.close()  # the daemon stops: queued sends give up
-                await asyncio.wait_for(task, BOUND_S)
-                return firer.release_stopped()
+        async def stop(firer: Firer, task: asyncio.Task[Any]) -> None:
+            firer.sender.limiter.close()  # the daemon stops: queued sends give up
+            await asyncio.wait_for(task, BOUND_S)
+            assert firer.release_stopped() == 1
 
-        released = asyncio.run(stop_while_queued())
+        asyncio.run(resend_while_queued(store, api, listed, stop))
         texts = api.texts()
     with store.read() as db:
         [left] = db.runs_with_status("sending")
-    assert (released, texts) == (1, ["earlier"])
+    assert texts == ["earlier"]
     assert (left.errorClass, left.attempts) == (RESENDING, 1)

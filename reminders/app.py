@@ -313,8 +313,7 @@ def set_enabled(ctx: AppContext, ref: str, enabled: bool) -> Reminder:
 def remove(ctx: AppContext, ref: str) -> Reminder:
     with ctx.store.write() as tx:
         reminder = resolve(ctx, ref, tx)
-        tx.delete(reminder.id, ctx.now_ms())
-        tx.stop_nags(reminder.id)
+        tx.remove(reminder.id, ctx.now_ms())
     return reminder
 
 

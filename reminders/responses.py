@@ -282,8 +282,7 @@ def cancel_in_chat(ctx: AppContext, ref: str, chat_id: int) -> Reminder:
         reminder = app.resolve(ctx, ref, tx)
         if not delivered_to(reminder, chat_id):
             raise ReminderNotFound(ref)
-        tx.delete(reminder.id, ctx.now_ms())
-        tx.stop_nags(reminder.id)
+        tx.remove(reminder.id, ctx.now_ms())
     return reminder
 
 

@@ -59,6 +59,12 @@ class Transaction(Db):
         self.run("DELETE FROM reminders WHERE id = :id", {"id": reminder_id})
         self._record_change(reminder_id, "delete", now_ms)
 
+    def remove(self, reminder_id: str, now_ms: int) -> None:
+        """A reminder its user removed (`rm`, the chat's cancel): deleted, and its
+        nag chains ended with it."""
+        self.delete(reminder_id, now_ms)
+        self.stop_nags(reminder_id)
+
     def stop_nags(self, reminder_id: str) -> None:
         """End the nag chains of a reminder its user removed or turned off (a
         one-shot deleted after its own run keeps nagging until Done)."""

@@ -22,13 +22,11 @@ from typing import Any
 
 from reminders import clock, sdnotify
 from reminders.app import AppContext
-from reminders.config import bot_token, check_chat, database_url, load_settings
+from reminders.config import check_chat, database_url, load_settings
 from reminders.errors import (
     EX_CONFIG,
     ConfigError,
     ReminderError,
-    TransientError,
-    Unavailable,
 )
 from reminders.failover import Failover
 from reminders.firing import Firer, make_firer
@@ -40,6 +38,7 @@ from reminders.liveness import (
     write_start,
 )
 from reminders.schema import Run
+from reminders.senders import Senders
 from reminders.store_watch import STORE_FAULTS, StoreWatch
 from reminders.timeparse import parse_duration
 
@@ -73,10 +72,8 @@ class Daemon:
         self.recovering: set[str] = set()  # reminders whose `sending` run is resent
         self._stuck: list[Run] = []  # runs left `sending`, resent once ready
         self._firers: list[Firer] = []
-        self._closers: set[asyncio.Task[None]] = set()
-        self._retired: list[Any] = []  # senders replaced by a reload
+        self.senders = Senders()
         self.started_ms = ctx.now_ms()
-        self.sender: Any = None
         self.firer: Firer | None = None
         self.chat: Any = None  # reminders.chat.ChatService
         self.jobs = JobSync(
@@ -88,6 +85,10 @@ class Daemon:
         )
         self.watch = StoreWatch(self.store, monotonic, self.jobs, self.life)
         self.shared: Failover | None = None  # PostgreSQL: the lease and its listener
+
+    @property
+    def sender(self) -> Any:
+        return self.senders.current
 
     def _default_tz(self) -> str:
         return self.firer.default_tz if self.firer else "UTC"
@@ -155,7 +156,7 @@ class Daemon:
         global _current
         _current = self
         check_chat(self.ctx.settings)
-        await self._start_sender()
+        await self.senders.start(self.ctx.settings, self.ctx.paths.config)
         if self.store.postgres:
             self.shared = Failover(self)
             self.life.leadership = self.watch.leadership = self.shared.leadership
@@ -258,27 +259,6 @@ class Daemon:
             self.jobs.resync.add(run.reminderId)
             self.poke.set()
 
-    async def _start_sender(self, limiter: Any = None) -> None:
-        from reminders.delivery import make_sender
-
-        settings = self.ctx.settings
-        token = bot_token(settings)
-        if not token:
-            log.warning(
-                "No Telegram bot token: Telegram reminders will be recorded as failed "
-                "until one is set (webhooks still go out). Set "
-                "REMINDERS_TELEGRAM_BOT_TOKEN or telegram.bot_token in %s, "
-                "then restart the daemon (or send it SIGHUP).",
-                self.ctx.paths.config,
-            )
-        self.sender = make_sender(settings, limiter=limiter)
-        try:
-            await self.sender.start()
-        except (TransientError, Unavailable) as exc:
-            # Not fatal: reminders still fire (a send that cannot reach Telegram is
-            # recorded as failed), and each send retries the connection.
-            log.warning("%s The daemon goes on and retries at each send.", exc)
-
     def _make_firer(self) -> Firer:
         from reminders.chat import ChatService
 
@@ -314,8 +294,7 @@ class Daemon:
         (a request on the wire gets STOP_GRACE_S to finish)."""
         for firer in self._firers:
             firer.stopping = True
-        if self.sender is not None:
-            self.sender.limiter.close()
+        self.senders.stop_queued()
 
     def request_reload(self) -> None:
         self.reload_requested = True
@@ -340,28 +319,16 @@ class Daemon:
             # Sends in flight keep the old sender until they finish; one limiter
             # paces old and new alike.
             old_sender = self.sender
-            await self._start_sender(limiter=old_sender.limiter)
-            self._close_when_idle(old_sender)
+            await self.senders.start(
+                settings, self.ctx.paths.config, limiter=old_sender.limiter
+            )
+            self.senders.retire_when_idle(old_sender, set(self.inflight))
         if self.firer is not None:  # its sends in flight note ids on the loop's pool
             self.firer.close()
         self.firer = self._make_firer()
         if self.shared is None or self.shared.leading:
             self.chat.start()  # on PostgreSQL only the leader polls
         log.info("configuration reloaded from %s", self.ctx.paths.config)
-
-    def _close_when_idle(self, sender: Any) -> None:
-        """Close `sender` once the sends running now (which may use it) are done."""
-        busy = set(self.inflight)
-
-        async def close() -> None:
-            if busy:
-                await asyncio.wait(busy)
-            await sender.close()
-
-        self._retired.append(sender)
-        task = asyncio.create_task(close())
-        self._closers.add(task)
-        task.add_done_callback(self._closers.discard)
 
     async def shutdown(self) -> None:
         global _current
@@ -382,11 +349,7 @@ class Daemon:
             await self.chat.stop()
         if self.shared is not None:
             await self.shared.stop()
-        for closer in list(self._closers):  # the grace is spent: close them now
-            closer.cancel()
-        for sender in [*self._retired, self.sender]:
-            if sender is not None:
-                await sender.close()
+        await self.senders.close()  # the grace is spent: close them now
         self.jobs.close()
         if _current is self:
             _current = None

@@ -394,6 +394,16 @@ class Setup:
     def runs(self, ref: str | None = None) -> list[dict[str, Any]]:
         return self.cli_json("runs", *([ref] if ref else []), "--limit", "1000")
 
+    def finished(self, ref: str | None = None, timeout: float = 30) -> list[Any]:
+        """The runs once there are some and none is `sending` (a message reaches
+        the chat a moment before its run is recorded)."""
+
+        def done() -> list[dict[str, Any]]:
+            runs = self.runs(ref)
+            return runs if all(run["status"] != "sending" for run in runs) else []
+
+        return wait_until(done, timeout=timeout)
+
 
 @pytest.fixture
 def setup(home: Path, telegram: FakeBotApi, stopper: list[Any]) -> Setup:

@@ -299,7 +299,7 @@ def test_daemon_delivers_a_reminder_added_through_mcp(setup: Setup) -> None:
     [message] = setup.api.messages()
     assert message.params["text"] == "From an agent ✓"
     assert str(message.params["chat_id"]) == "4242"
-    [sent] = setup.runs(added["id"])
+    [sent] = setup.finished(added["id"])
     assert sent["status"] == "sent"
 
     async def run_now(agent: Agent) -> dict[str, Any]:

@@ -180,7 +180,11 @@ def test_recovery_resends_a_run_a_bounded_number_of_times(setup: Setup) -> None:
     """Killed mid-send, then killed mid-resend twice: each cut-off send is resent
     (it may never have arrived), and after MAX_RESENDS the next start closes the
     run as ambiguous instead of sending another copy."""
-    setup.api.fail_next(*[slow(5)] * (MAX_RESENDS + 1))
+    config = setup.home / "config.toml"
+    config.write_text(
+        config.read_text().replace("read_timeout = 2", "read_timeout = 15")
+    )
+    setup.api.fail_next(*[slow(10)] * (MAX_RESENDS + 1))  # each kill lands mid-send
     daemon = setup.start()
     added = setup.cli_json("add", "--at", "1s", "--message", "cut off", "--to", "6")
     for copies in range(1, MAX_RESENDS + 2):

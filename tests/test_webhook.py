@@ -628,8 +628,7 @@ def test_an_unusable_tls_or_proxy_environment_fails_the_run(
 
 def finished_run(setup: Setup, ref: str, timeout: float = 20) -> dict[str, Any]:
     """The reminder's one run, once it is no longer `sending`."""
-    done = lambda: [r for r in setup.runs(ref) if r["status"] != "sending"]  # noqa: E731
-    [run] = wait_until(done, timeout=timeout)
+    [run] = setup.finished(ref, timeout=timeout)
     return dict(run)
 
 

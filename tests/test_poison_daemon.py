@@ -128,8 +128,13 @@ def test_sigterm_mid_burst_stops_sending_and_loses_nothing(
     texts = add_one_shots(home, [start] * 600, 50_000)
     daemon = setup.start()
     wait_until(lambda: len(setup.api.calls()) >= 30, timeout=60)
-    daemon.signal(signal.SIGTERM)
+    # Frozen while the fake API catches up with what it was sent, so the count
+    # at the signal is the daemon's, not a lagging test process's.
+    daemon.signal(signal.SIGSTOP)
+    time.sleep(1)
     at_signal = len(setup.api.calls())
+    daemon.signal(signal.SIGTERM)
+    daemon.signal(signal.SIGCONT)
     assert daemon.wait(timeout=STOP_TIMEOUT_S) == 0, daemon.log
     # At most the requests already on the wire (the limiter's overall window).
     assert len(setup.api.calls()) - at_signal <= 30

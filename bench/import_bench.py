@@ -1,4 +1,6 @@
-"""Import of a large OpenClaw jobs.json: wall time of `reminders import`.
+"""Import of a large OpenClaw jobs.json: wall time of `reminders import`, and the
+same import beside a running daemon: how late the reminders due meanwhile fire,
+and the daemon's memory once it has synced the imported jobs.
 
 Run by hand from the repository root:  .venv/bin/python bench/import_bench.py
 """
@@ -11,8 +13,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+from common import Daemon, FakeBotApi, measure_lateness, summary, write_config
 
 
 def store(count: int) -> dict:
@@ -51,9 +56,64 @@ def store(count: int) -> dict:
     return {"version": 1, "jobs": jobs}
 
 
+def far_off(data: dict) -> dict:
+    """The same jobs, none of them due within the next hours (only the reminders
+    the benchmark adds fire while it runs)."""
+    hour = time.gmtime().tm_hour
+    for i, job in enumerate(data["jobs"]):
+        if job["schedule"]["kind"] != "at":
+            job["schedule"] = {
+                "kind": "cron",
+                "expr": f"{i % 60} {(hour + 6 + i % 12) % 24} * * *",
+                "tz": "UTC",
+            }
+    return data
+
+
+def beside_a_daemon(count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, FakeBotApi() as api:
+        home = Path(tmp)
+        write_config(home, api)
+        (home / "config.toml").chmod(0o600)
+        path = home / "jobs.json"
+        path.write_text(json.dumps(far_off(store(count))))
+        daemon = Daemon(home)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")}
+        env["REMINDERS_HOME"] = str(home)
+        took: list[float] = []
+
+        def run_import() -> None:  # while the reminders below fall due
+            time.sleep(3.5)
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "reminders", "import", str(path)],
+                env=env,
+                capture_output=True,
+                check=True,
+            )
+            took.append(time.perf_counter() - start)
+
+        try:
+            daemon.wait_ready()
+            rss_before = daemon.rss_mb()
+            importer = threading.Thread(target=run_import)
+            importer.start()
+            late = measure_lateness(home, api, 300)  # one every 97 ms for 29 s
+            importer.join()
+            rss_after = daemon.rss_mb()
+        finally:
+            daemon.stop()
+    print(
+        f"import of {count:,} jobs beside a running daemon ({took[0]:.1f}s): "
+        f"lateness of reminders due meanwhile ms {summary(late)}; "
+        f"daemon RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--live-jobs", type=int, default=60_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -76,6 +136,7 @@ def main() -> None:
         f"import of {args.jobs:,} jobs: {first:.2f}s ({summary['imported']} imported); "
         f"the same store again (all unchanged): {again:.2f}s"
     )
+    beside_a_daemon(args.live_jobs)
 
 
 if __name__ == "__main__":

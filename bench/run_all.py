@@ -40,7 +40,11 @@ def main() -> None:
         *("--stop-count", "2000" if quick else "20000"),
     )
     run("recovery_bench.py", *(("--deadline", "20") if quick else ()))
-    run("import_bench.py", "--jobs", "2000" if quick else "10000")
+    run(
+        "import_bench.py",
+        *("--jobs", "2000" if quick else "10000"),
+        *("--live-jobs", "10000" if quick else "60000"),
+    )
     run("chat_bench.py", "--samples", "10" if quick else "20")
     run("mcp_bench.py", "--calls", "50" if quick else "200")
     run("webhook_bench.py")

@@ -256,25 +256,31 @@ class JobSync:
         return len(wanted)
 
     async def reconcile_changes(self) -> None:
-        """Sync the jobs of reminders written since the last revision seen."""
+        """Sync the jobs of reminders written since the last revision seen, a page
+        of changes at a time, so fires due meanwhile (a large import just landed)
+        run between pages instead of waiting for all of them."""
         extra, self.resync = self.resync, set()
         if not self._data_changed() and not extra:  # one PRAGMA: cheap enough inline
             return
-        try:
-            revision, ids, reminders = await asyncio.to_thread(
-                self._changed_reminders, extra
-            )
-        except ReminderError:
-            self.resync |= extra  # asked again on the next round
-            if self.listener is not None:
-                self.listener.force()
-            raise
-        specs = {
-            rid: JobSpec.from_reminder(r) for rid, r in reminders.items() if r.enabled
-        }
-        if self._sync(ids, specs):
-            self.scheduler.wakeup()
-        self.revision = revision
+        more = True
+        while more:
+            try:
+                revision, ids, reminders, more = await asyncio.to_thread(
+                    self._changed_reminders, extra
+                )
+            except ReminderError:
+                self.resync |= extra  # asked again on the next round
+                if self.listener is not None:
+                    self.listener.force()
+                raise
+            specs = {
+                rid: JobSpec.from_reminder(r)
+                for rid, r in reminders.items()
+                if r.enabled
+            }
+            if self._sync(ids, specs):
+                self.scheduler.wakeup()
+            self.revision, extra = revision, set()
 
     @property
     def checkpoint_due(self) -> bool:
@@ -309,12 +315,15 @@ class JobSync:
 
     def _changed_reminders(
         self, extra: set[str]
-    ) -> tuple[int, list[str], dict[str, Reminder]]:
+    ) -> tuple[int, list[str], dict[str, Reminder], bool]:
+        """A page of changes after the last revision synced: (its last revision,
+        the reminders it names, those still stored, whether more follow)."""
         with self.store.read() as tx:
-            changes = tx.changes_since(self.revision)
+            changes = tx.changes_since(self.revision, RECONCILE_PAGE)
             ids = list(dict.fromkeys([c.reminder_id for c in changes] + sorted(extra)))
             revision = changes[-1].revision if changes else self.revision
-            return revision, ids, tx.get_many(ids)
+            more = len(changes) == RECONCILE_PAGE
+            return revision, ids, tx.get_many(ids), more
 
     def checkpoint(self) -> None:
         """Fold the WAL into the database file (after a big rebuild)."""

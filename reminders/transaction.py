@@ -199,11 +199,12 @@ class Transaction(Db):
     def last_revision(self) -> int:
         return int(self.value("SELECT max(revision) FROM changes") or 0)
 
-    def changes_since(self, revision: int) -> list[Change]:
+    def changes_since(self, revision: int, limit: int = 1 << 62) -> list[Change]:
+        """The changes after `revision`, oldest first; at most `limit`."""
         rows = self.rows(
             "SELECT revision, reminder_id, op FROM changes WHERE revision > :rev "
-            "ORDER BY revision",
-            {"rev": revision},
+            "ORDER BY revision LIMIT :limit",
+            {"rev": revision, "limit": limit},
         )
         return [Change(row["revision"], row["reminder_id"], row["op"]) for row in rows]
 

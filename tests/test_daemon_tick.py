@@ -5,6 +5,7 @@ clock jumps, and runs left `sending` recovered at start. No subprocess, no sleep
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -195,6 +196,52 @@ def test_a_fired_reminder_gets_its_next_job_on_the_next_tick(
             assert telegram.texts() == ["hi", "hi"]
             await tick(daemon, world)
             assert jobs(daemon) == {recurring: first + 10 * MINUTE}
+
+    go(scenario)
+
+
+def test_a_large_import_syncs_page_by_page_with_the_loop_free_between(
+    cli: Cli, context: AppContext, world: World, tmp_path: Path
+) -> None:
+    """1,200 reminders imported beside a running daemon reach the job store in one
+    tick, a page of changes at a time, with other work on the event loop (fires
+    due meanwhile) running between the pages."""
+    store = tmp_path / "jobs.json"
+    store.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "jobs": [
+                    {
+                        "id": f"00000000-0000-4000-8000-{i:012d}",
+                        "name": f"job {i}",
+                        "schedule": {"kind": "at", "at": ms_to_iso(T0 + HOUR + i)},
+                        "payload": {"kind": "systemEvent", "text": "hi"},
+                        "delivery": {"channel": "telegram", "to": "5"},
+                    }
+                    for i in range(1200)
+                ],
+            }
+        )
+    )
+
+    async def scenario() -> None:
+        async with started(context, world) as daemon:
+            cli("import", str(store))
+            seen: list[int] = []
+            assert daemon.jobs.jobstore is not None
+            ids = daemon.jobs.jobstore.ids
+
+            async def watch() -> None:
+                while True:
+                    seen.append(len(ids()))
+                    await asyncio.sleep(0)
+
+            watcher = asyncio.create_task(watch())
+            await tick(daemon, world)
+            watcher.cancel()
+            assert len(ids()) == 1200
+            assert any(0 < count < 1200 for count in seen), seen
 
     go(scenario)
 

@@ -71,12 +71,13 @@ real_changed = jobsync.JobSync._changed_reminders
 
 def changed(self, extra):
     with self.store.read() as tx:
-        feed = {c.reminder_id for c in tx.changes_since(self.revision)}
-    revision, ids, found = real_changed(self, extra)
+        page = tx.changes_since(self.revision, jobsync.RECONCILE_PAGE)
+    feed = {c.reminder_id for c in page}
+    revision, ids, found, more = real_changed(self, extra)
     counts["reminder re-read: from the change feed only"] += len(feed - set(extra))
     counts["reminder re-read: from the resync set only"] += len(set(extra) - feed)
     counts["reminder re-read: from both at once"] += len(feed & set(extra))
-    return revision, ids, found
+    return revision, ids, found, more
 
 
 jobsync.JobSync._changed_reminders = changed

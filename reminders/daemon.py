@@ -210,6 +210,8 @@ class Daemon:
             except STORE_FAULTS as exc:
                 self.watch.failed(exc)
         self.jobs.wake_if_due(now_ms)
+        if self.jobs.behind:  # a large change set: the next round goes on at once
+            self.poke.set()
         mono = self.monotonic()
         if self.life.due(mono):
             if self.life.stale(mono):

@@ -31,6 +31,7 @@ from reminders.store import Store
 
 JOB_FUNC = "reminders.daemon:fire"  # stored in every job row: keep this reference
 RECONCILE_PAGE = 500
+PAGES_PER_ROUND = 20  # then the loop beats and checks for a stop before going on
 CHECKPOINT_AFTER_ROWS = 5000  # a big rebuild leaves a big WAL: fold it in at once
 JOB_CACHE = "jobs-cache.db"  # PostgreSQL: this daemon's APScheduler job store
 # APScheduler sleeps on the monotonic clock, which stands still while a laptop is
@@ -144,6 +145,7 @@ class JobSync:
         self.pages_done = 0  # pages any rebuild has synced: proof it is moving
         self.firing: set[str] = set()  # in flight or recovering: their jobs wait
         self.resync: set[str] = set()  # synced on the next round whatever changed
+        self.behind = False  # changes are left for the next round to sync at once
         self.listener: Any = None  # PostgreSQL: reminders.pg_changes.ChangeListener
         self._data_version_conn: sqlite3.Connection | None = None
         self._last_data_version = -1
@@ -258,12 +260,14 @@ class JobSync:
     async def reconcile_changes(self) -> None:
         """Sync the jobs of reminders written since the last revision seen, a page
         of changes at a time, so fires due meanwhile (a large import just landed)
-        run between pages instead of waiting for all of them."""
+        run between pages instead of waiting for all of them. After
+        PAGES_PER_ROUND pages `behind` says the next round must go on."""
         extra, self.resync = self.resync, set()
-        if not self._data_changed() and not extra:  # one PRAGMA: cheap enough inline
+        changed = self._data_changed()  # one PRAGMA: cheap enough inline
+        if not changed and not extra and not self.behind:
             return
-        more = True
-        while more:
+        self.behind = False
+        for _ in range(PAGES_PER_ROUND):
             try:
                 revision, ids, reminders, more = await asyncio.to_thread(
                     self._changed_reminders, extra
@@ -281,6 +285,9 @@ class JobSync:
             if self._sync(ids, specs):
                 self.scheduler.wakeup()
             self.revision, extra = revision, set()
+            if not more:
+                return
+        self.behind = True
 
     @property
     def checkpoint_due(self) -> bool:

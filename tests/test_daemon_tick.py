@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import pytest
 
+from reminders import jobsync
 from reminders.app import AppContext
 from reminders.cli.common import Runtime
 from reminders.clock import FakeClock
@@ -200,12 +201,7 @@ def test_a_fired_reminder_gets_its_next_job_on_the_next_tick(
     go(scenario)
 
 
-def test_a_large_import_syncs_page_by_page_with_the_loop_free_between(
-    cli: Cli, context: AppContext, world: World, tmp_path: Path
-) -> None:
-    """1,200 reminders imported beside a running daemon reach the job store in one
-    tick, a page of changes at a time, with other work on the event loop (fires
-    due meanwhile) running between the pages."""
+def import_1200(cli: Cli, tmp_path: Path) -> None:
     store = tmp_path / "jobs.json"
     store.write_text(
         json.dumps(
@@ -225,9 +221,19 @@ def test_a_large_import_syncs_page_by_page_with_the_loop_free_between(
         )
     )
 
+    cli("import", str(store))
+
+
+def test_a_large_import_syncs_page_by_page_with_the_loop_free_between(
+    cli: Cli, context: AppContext, world: World, tmp_path: Path
+) -> None:
+    """1,200 reminders imported beside a running daemon reach the job store in one
+    tick, a page of changes at a time, with other work on the event loop (fires
+    due meanwhile) running between the pages."""
+
     async def scenario() -> None:
         async with started(context, world) as daemon:
-            cli("import", str(store))
+            import_1200(cli, tmp_path)
             seen: list[int] = []
             assert daemon.jobs.jobstore is not None
             ids = daemon.jobs.jobstore.ids
@@ -242,6 +248,32 @@ def test_a_large_import_syncs_page_by_page_with_the_loop_free_between(
             watcher.cancel()
             assert len(ids()) == 1200
             assert any(0 < count < 1200 for count in seen), seen
+
+    go(scenario)
+
+
+def test_a_change_set_longer_than_a_round_goes_on_at_the_next_round(
+    cli: Cli,
+    context: AppContext,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A round syncs at most PAGES_PER_ROUND pages, then beats and asks for the
+    next round at once, which syncs the rest."""
+    monkeypatch.setattr(jobsync, "PAGES_PER_ROUND", 2)
+
+    async def scenario() -> None:
+        async with started(context, world) as daemon:
+            import_1200(cli, tmp_path)
+            daemon.poke.clear()
+            await tick(daemon, world)
+            assert len(jobs(daemon)) == 2 * jobsync.RECONCILE_PAGE
+            assert daemon.jobs.behind and daemon.poke.is_set()
+            daemon.poke.clear()
+            await tick(daemon, world)
+            assert len(jobs(daemon)) == 1200
+            assert not daemon.jobs.behind and not daemon.poke.is_set()
 
     go(scenario)
 

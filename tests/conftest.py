@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -214,6 +215,23 @@ def run() -> Cli:
 def clock() -> FakeClock:
     # 2026-11-24T10:00:00Z, a Tuesday.
     return FakeClock(1795514400000)
+
+
+def query(home: Path, sql: str) -> list[dict[str, Any]]:
+    """The rows of one read-only statement on the test's database, either engine."""
+    url = os.environ.get("REMINDERS_DATABASE_URL")
+    if url:
+        from reminders.store import Store
+
+        store = Store(url)
+        try:
+            with store.read() as db:
+                return [dict(row) for row in db.rows(sql)]
+        finally:
+            store.close()
+    with contextlib.closing(sqlite3.connect(home / "reminders.db")) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(sql)]
 
 
 def db_rows(home: Path) -> list[tuple[Any, ...]]:

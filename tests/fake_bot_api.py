@@ -214,6 +214,17 @@ class FakeBotApi:
         with self._lock:
             return [r for r in self.requests if r.method == method]
 
+    def settle(self, quiet_s: float = 0.5, within_s: float = 5.0) -> None:
+        """Wait until no request has arrived for `quiet_s` (at most `within_s`): what
+        a client that just died had on the wire has been read by then."""
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                last = self.requests[-1].monotonic if self.requests else 0.0
+            if time.monotonic() - last >= quiet_s:
+                return
+            time.sleep(0.05)
+
     def messages(self) -> list[Request]:
         """sendMessage requests whose message was stored (delivered), in order."""
         return [r for r in self.calls() if r.message is not None]

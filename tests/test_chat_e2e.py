@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Setup, db_rows, wait_until
+from tests.conftest import Setup, db_rows, query, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -104,10 +104,17 @@ def test_done_stops_a_nag_and_strangers_and_forgeries_change_nothing(
     wait_until(lambda: api.calls("editMessageText"))
     at_done = len(sent_with(setup, "feed the cat"))
     assert "✅ Done" in api.calls("editMessageText")[0].params["text"]
-    # A nag already claimed when Done was pressed may still land; none after it.
+    # A nag already claimed when Done was handled may still land; none claimed
+    # after it.
     time.sleep(2.5)
     count = len(sent_with(setup, "feed the cat"))
     assert count <= at_done + 1
+    [answered] = {
+        row["answered_at_ms"]
+        for row in query(setup.home, "SELECT answered_at_ms FROM chat_prompts")
+    }
+    nag_runs = query(setup.home, "SELECT started_at_ms FROM runs WHERE trigger = 'nag'")
+    assert nag_runs and all(run["started_at_ms"] <= answered for run in nag_runs)
 
     before = db_rows(setup.home)
     api.post_message(STRANGER, "/remind 2s stranger tea")

@@ -122,13 +122,17 @@ class Fleet:
                     now,
                 )
 
-    def cut_off(self) -> set[str]:
-        """Right after a kill (before a standby can take over): the reminders whose
-        run is still `sending` with no message id written down. Only these may be
-        sent again (their message may have arrived, or still be on its way)."""
+    def cut_off(self, killed: int) -> set[str]:
+        """Right after daemon `killed` was killed: the reminders whose message
+        reached its fake API while their run is still `sending` with no message id
+        written down. Only these may be sent again. The runs are read at once,
+        before a standby can take over; the messages once the dead daemon's fake
+        API (which no other daemon uses) has read what was on the wire."""
         with self.store.read() as db:
             runs = db.runs_with_status("sending")
-        return {r.reminderName for r in runs if not r.messageIds}
+        self.apis[killed].settle()
+        arrived = set(self.apis[killed].texts())
+        return {r.reminderName for r in runs if not r.messageIds} & arrived
 
     def sends(self) -> Counter[str]:
         return Counter(m.params["text"] for api in self.apis for m in api.messages())
@@ -226,7 +230,7 @@ def test_sigkill_the_leader_while_reminders_fall_due(
         daemon.signal(signal.SIGKILL)
         daemon.wait()
         kills += 1
-        cut_off.update(fleet.cut_off())
+        cut_off.update(fleet.cut_off(leader))
         fleet.start(leader)  # back as a standby
     fleet.wait_delivered(count, timeout=90)
     time.sleep(2)
@@ -506,7 +510,7 @@ def test_four_cli_writers_while_the_leader_fails_over(
     leader = fleet.leader()
     fleet.daemons[leader].signal(signal.SIGKILL)  # type: ignore[union-attr]
     fleet.daemons[leader].wait()  # type: ignore[union-attr]
-    cut_off = fleet.cut_off()
+    cut_off = fleet.cut_off(leader)
     fleet.start(leader)
     errors = [writer.communicate(timeout=300)[1] for writer in writers]
     assert [writer.returncode for writer in writers] == [0, 0, 0, 0], errors

@@ -266,10 +266,7 @@ def test_crash_mid_send_follows_on_ambiguous(
     [stuck] = setup.runs(added["id"])
     assert stuck["status"] == "sending"
     setup.start()
-    run = wait_until(
-        lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"],
-        timeout=10,
-    )[0]
+    [run] = setup.finished(added["id"], timeout=10)
     if policy == "resend":
         assert run["status"] == "sent" and "resent" in run["note"]
         assert setup.api.texts() == ["cut off", "cut off"]
@@ -395,10 +392,7 @@ def test_unreachable_telegram_at_start_still_runs(setup: Setup, home: Path) -> N
     added = setup.cli_json(
         "add", "--at", "1s", "--message", "x", "--to", "1", "--keep-after-run"
     )
-    run = wait_until(
-        lambda: [r for r in setup.runs(added["id"]) if r["status"] != "sending"],
-        timeout=20,
-    )[0]
+    [run] = setup.finished(added["id"], timeout=20)
     assert run["status"] == "failed" and run["errorClass"] == "NetworkError"
     config.write_text(config.read_text().replace(dead, setup.api.base_url))
     daemon.signal(signal.SIGHUP)

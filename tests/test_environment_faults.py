@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Setup, wait_until
+from tests.conftest import Setup
 
 ENVIRONMENTS = [
     ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
@@ -54,10 +54,7 @@ def test_daemon_starts_and_records_the_runs_as_failed(
     first = setup.cli_json("add", "--at", "1s", "--message", "one", "--to", "2")
     second = setup.cli_json("add", "--at", "2s", "--message", "two", "--to", "3")
     for added in (first, second):
-        done = lambda a=added: [  # noqa: E731
-            r for r in setup.runs(a["id"]) if r["status"] != "sending"
-        ]
-        [run] = wait_until(done, timeout=30)
+        [run] = setup.finished(added["id"], timeout=30)
         assert (run["status"], run["errorClass"]) == ("failed", "Environment"), run
     assert daemon.proc.poll() is None, daemon.log
     daemon.signal(signal.SIGTERM)

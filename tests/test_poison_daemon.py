@@ -9,7 +9,6 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,15 +27,6 @@ EXPECTED["trickle"] = ("failed", "TimedOut")
 STOP_TIMEOUT_S = 60  # the service unit's TimeoutStopSec
 
 
-def final(setup: Setup, reminder_id: str) -> dict[str, Any]:
-    """The reminder's run once it is no longer `sending`."""
-    return wait_until(
-        lambda: [r for r in setup.runs(reminder_id) if r["status"] != "sending"],
-        timeout=60,
-        interval=0.25,
-    )[0]
-
-
 def sends_to(setup: Setup, chat: int) -> int:
     return sum(1 for r in setup.api.calls() if r.params.get("chat_id") == chat)
 
@@ -53,7 +43,7 @@ def test_poisoned_reply_ends_its_run_and_the_daemon_goes_on(
     bad = setup.cli_json("add", "--at", "1s", "--message", "poisoned", "--to", "66")
     setup.cli("add", "--at", "2s", "--message", "fine", "--to", "2")
     wait_until(lambda: "fine" in setup.api.texts(), timeout=20)
-    run = final(setup, bad["id"])
+    [run] = setup.finished(bad["id"], timeout=60)
     assert daemon.proc.poll() is None, daemon.log
     assert (run["status"], run.get("errorClass")) == EXPECTED[name], run
     if run["status"] == "sent":
@@ -78,7 +68,7 @@ def test_bad_get_me_reply_keeps_the_daemon_running(setup: Setup) -> None:
     setup.api.poison = "get_me"
     daemon = setup.start()
     first = setup.cli_json("add", "--at", "1s", "--message", "one", "--to", "2")
-    run = final(setup, first["id"])
+    [run] = setup.finished(first["id"], timeout=60)
     assert run["status"] == "failed" and "getMe" in run.get("errorText", "")
     assert daemon.proc.poll() is None, daemon.log
     setup.api.poison = None
@@ -105,7 +95,7 @@ def test_sighup_during_a_send_reloads_without_breaking_it(
     config.write_text(config.read_text().replace('deadline = "5s"', 'deadline = "7s"'))
     daemon.signal(signal.SIGHUP)
     daemon.wait_for("configuration reloaded")
-    run = final(setup, added["id"])
+    [run] = setup.finished(added["id"], timeout=60)
     assert (run["status"], run["messageIds"]) == ("sent", [1]), run
     setup.cli("add", "--at", "1s", "--message", "after reload", "--to", "4")
     wait_until(lambda: "after reload" in setup.api.texts(), timeout=20)
@@ -197,7 +187,7 @@ def test_recovery_resends_a_run_a_bounded_number_of_times(setup: Setup) -> None:
         daemon.signal(signal.SIGKILL)
         daemon.wait()
         daemon = setup.start()
-    run = final(setup, added["id"])
+    [run] = setup.finished(added["id"], timeout=60)
     assert (run["status"], run.get("errorClass")) == ("failed", "AmbiguousSend")
     assert setup.api.texts() == ["cut off"] * (MAX_RESENDS + 1)
     daemon.signal(signal.SIGTERM)

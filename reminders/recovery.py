@@ -70,12 +70,13 @@ async def _recover_run(firer: Firer, run: Run) -> Run | None:
     advance = run.trigger != "manual"
     begun = resends_begun(run)
     if begun >= MAX_RESENDS or firer.on_ambiguous == "skip":
-        why = (
-            f"the daemon stopped mid-send {begun + 1} times in a row; "
-            f"not resent again after {begun} resends"
-        )
         if firer.on_ambiguous == "skip":
             why = "the daemon stopped mid-send; not resent (on_ambiguous = skip)"
+        else:
+            why = (
+                f"the daemon stopped mid-send {begun + 1} times in a row; "
+                f"not resent again after {begun} resends"
+            )
         outcome = Outcome("failed", run.messageIds, "AmbiguousSend", why, run.attempts)
         return await firer.complete(reminder, run, outcome, advance)
     log.warning(
